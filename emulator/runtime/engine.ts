@@ -1,0 +1,155 @@
+/**
+ * The runtime contract every component is written against.
+ *
+ * Two engines implement it: `sim` (every domain in one thread, a seeded scheduler, virtual time) and
+ * `threads` (one worker thread per domain, real time scaled by `timeScale`). Component code never knows
+ * which one runs it: it spawns tasks, blocks only through declared waits, and reads the clock here.
+ *
+ * Rules for component code:
+ * - Block only through `wait`, `sleep`, `yield` or a `Mutex`. Never await a promise the engine does not
+ *   control (timers, fs.promises, sockets): in sim the scheduler would lose track of the task.
+ * - Every wait says what it waits for and, where known, who must act (`holders`). The engine keeps these
+ *   as the wait-for graph and reports stalls from them.
+ * - Cross-domain wake-ups happen only through the hypervisor (event channels kick a domain's upcall).
+ */
+
+export type DomId = number;
+/** Milliseconds: virtual in sim, real (scaled) in threads. */
+export type Millis = number;
+
+export type EngineKind = 'sim' | 'threads';
+
+/** A party that can make others wait: a task, or an owner that is not a task (blkback holding a bdev). */
+export interface Holder {
+  /** Stable label used in reports, e.g. "dom0/tapdisk[201]" or "blkback vbd-1-51712". */
+  readonly label: string;
+  /** What this holder itself waits for right now, or undefined when it is not blocked. */
+  blockedOn(): WaitFor | undefined;
+}
+
+/** One edge source in the wait-for graph. */
+export interface WaitFor {
+  /** What is awaited, in words: "DETACH reply from tapdisk 201", "tapdev0 to have no openers". */
+  readonly what: string;
+  /** Who must act for the wait to end; evaluated lazily when a report is made. */
+  readonly holders?: () => readonly Holder[];
+  /** Absolute time at which a timeout ends this wait, if any. */
+  readonly deadline?: Millis;
+  /** Name of the timer that ends it, for reports: "tap-ctl select() timeout". */
+  readonly timeoutName?: string;
+}
+
+export interface WaitOptions {
+  what: string;
+  holders?: () => readonly Holder[];
+  /** Give up after this long (relative). Omit to wait without a timeout (like wait_event). */
+  timeoutMs?: Millis;
+  timeoutName?: string;
+}
+
+export type WaitResult = 'ok' | 'timeout';
+
+/** A Linux-style wait queue local to one domain. */
+export interface WaitQueue {
+  readonly name: string;
+  /** Make every waiter re-check its condition. */
+  wakeAll(): void;
+}
+
+export type TaskState = 'runnable' | 'running' | 'blocked' | 'done';
+
+export interface Task extends Holder {
+  readonly id: number;
+  readonly name: string;
+  readonly domain: DomId;
+  readonly state: TaskState;
+  /** Daemon tasks (xenwatch, ring threads, upcall handlers) do not keep a run alive. */
+  readonly daemon: boolean;
+}
+
+export interface SpawnOptions {
+  /** A task that loops forever serving requests; the run may end while it is blocked. */
+  daemon?: boolean;
+  /** Component name used in traces (defaults to the task name). */
+  component?: string;
+}
+
+export interface Mutex extends Holder {
+  readonly name: string;
+  readonly owner: Task | undefined;
+  lock(what?: string): Promise<void>;
+  /** Returns false instead of blocking (mutex_trylock). */
+  tryLock(): boolean;
+  unlock(): void;
+}
+
+export interface SleepOptions {
+  what?: string;
+  /**
+   * Housekeeping timers (retry lists, purges) that should not count as progress when deciding whether
+   * the system is stalled or finished.
+   */
+  background?: boolean;
+}
+
+/** One structured trace event. */
+export interface TraceEvent {
+  /** Time in ms (virtual in sim). */
+  t: Millis;
+  dom: DomId;
+  task: string;
+  comp: string;
+  kind: string;
+  fields?: Record<string, unknown>;
+}
+
+export interface Tracer {
+  emit(comp: string, kind: string, fields?: Record<string, unknown>): void;
+  /** Append a line to this domain's kernel log (dmesg ring buffer); also traced as kind "log". */
+  log(comp: string, message: string): void;
+}
+
+/** The runtime as one domain sees it. */
+export interface Env {
+  readonly domid: DomId;
+  readonly engine: EngineKind;
+  now(): Millis;
+  spawn(name: string, body: () => Promise<void>, options?: SpawnOptions): Task;
+  /** The task currently running (throws outside a task). */
+  current(): Task;
+  waitQueue(name: string): WaitQueue;
+  /** Block until `cond()` is true (checked now, and again after each wake of `q`) or the timeout passes. */
+  wait(q: WaitQueue, cond: () => boolean, options: WaitOptions): Promise<WaitResult>;
+  sleep(ms: Millis, options?: SleepOptions): Promise<void>;
+  /** A scheduling point: lets other runnable tasks go first (sim picks among them with its PRNG). */
+  yield(): Promise<void>;
+  mutex(name: string): Mutex;
+  /** Register this domain's event-channel upcall handler; it runs in a daemon task after each kick. */
+  onUpcall(handler: () => void): void;
+  /** Deterministic in sim (seeded); Math.random-quality in threads. */
+  random(): number;
+  readonly trace: Tracer;
+}
+
+/** What the hypervisor needs from the engine: deliver an upcall to a domain. */
+export interface UpcallKicker {
+  kick(domid: DomId): void;
+}
+
+/** A stall: nothing could progress except by a timeout (or nothing at all: a deadlock). */
+export interface StallReport {
+  /** When the system became stuck. */
+  at: Millis;
+  /** The chain of waits, starting at a blocked task, following holders until a cycle or an end. */
+  chain: StallLink[];
+  /** True when the chain returns to a holder already in it. */
+  cycle: boolean;
+  /** The timeout that will break (or broke) it; undefined for a deadlock. */
+  brokenBy?: { timer: string; task: string; at: Millis };
+}
+
+export interface StallLink {
+  holder: string;
+  waitsFor: string;
+  deadline?: Millis;
+}
