@@ -146,10 +146,130 @@ export interface StallReport {
   cycle: boolean;
   /** The timeout that will break (or broke) it; undefined for a deadlock. */
   brokenBy?: { timer: string; task: string; at: Millis };
+  /** How it ended, once it has (added: not part of the first contract). */
+  end?: StallEnd;
 }
 
 export interface StallLink {
   holder: string;
   waitsFor: string;
   deadline?: Millis;
+  /** The holder the chain follows next (added; on the last link it names who is not blocked). */
+  heldBy?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The engine as the machine layer and scenario drivers see it.
+// ---------------------------------------------------------------------------------------------------
+
+/** The pseudo-domain of the controller (scenario driver); its tasks are labelled "host/<name>#<id>". */
+export const HOST_DOMID: DomId = -1;
+
+/**
+ * Holders that other domains can name. In threads a domain cannot reach another domain's objects, so a
+ * cross-domain wait names its holder by label (`ref`) and the owning domain `publish`es the real one;
+ * the engine joins them by label (directly in sim, through the watchdog's snapshots in threads).
+ */
+export interface HolderDirectory {
+  /** Make `holder` findable by its label from every domain; returns a function that withdraws it. */
+  publish(holder: Holder): () => void;
+  /** A holder standing for whatever some domain published (or a task labelled) under `label`. */
+  ref(label: string): Holder;
+}
+
+export interface DomainContext {
+  /** The runtime as this domain sees it. */
+  env: Env;
+  /** Deliver upcalls to any domain (used by the hypervisor). */
+  kicker: UpcallKicker;
+  /** Shared memory registered with `engine.addShared()`. */
+  shared: Record<string, SharedArrayBuffer>;
+  /** JSON-able, from the DomainSpec. */
+  config: unknown;
+  /** Cross-domain holder names (added beside the agreed members). */
+  holders: HolderDirectory;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: programs expose methods of any shape; calls are checked at run time
+export type DomainProgram = Record<string, (...args: any[]) => Promise<unknown>>;
+export type DomainBoot = (ctx: DomainContext) => DomainProgram | Promise<DomainProgram>;
+
+export interface DomainSpec {
+  domid: DomId;
+  name: string;
+  /** File URL of the module exporting the boot function. */
+  module: string;
+  /** Export to call; default 'boot'. */
+  exportName?: string;
+  config?: unknown;
+}
+
+export interface Controller {
+  env: Env;
+  /** Run a domain program's method as a task (named after the method) in that domain; the calling task
+   *  waits for it. Arguments and results must be structured-cloneable. */
+  call(domid: DomId, method: string, ...args: unknown[]): Promise<unknown>;
+  /** Cross-domain holder names, as domains see them. */
+  holders: HolderDirectory;
+}
+
+export interface RunResult<T> {
+  value?: T;
+  error?: Error;
+  outcome: 'completed' | 'deadlock' | 'error';
+  stalls: StallReport[];
+  trace: TraceEvent[];
+  dmesg: Record<number, string[]>;
+  /** sim only: the index picked at each scheduling decision that had two or more candidates. */
+  choices?: number[];
+  /** sim only: how many candidates each decision in `choices` had (for schedule exploration). */
+  choiceWidths?: number[];
+  endTime: Millis;
+}
+
+export interface Engine {
+  readonly kind: EngineKind;
+  readonly kicker: UpcallKicker;
+  /** Register shared memory before addDomain; every domain sees it in `ctx.shared`. */
+  addShared(name: string, buffer: SharedArrayBuffer): void;
+  /** Import the module and boot it. */
+  addDomain(spec: DomainSpec): Promise<void>;
+  /**
+   * Run a controller (the scenario driver). It gets an Env of its own (pseudo-domain HOST_DOMID = -1)
+   * and `call` to invoke a domain program's method, which runs as a task in that domain.
+   */
+  run<T>(controller: (ctl: Controller) => Promise<T>): Promise<RunResult<T>>;
+  /** Terminate workers etc. */
+  close(): Promise<void>;
+}
+
+/** Which trace events to keep; checked before an event is built. */
+export type TraceFilter = (comp: string, kind: string) => boolean;
+
+export interface SimEngineOptions {
+  seed: number;
+  /** Scheduling decisions to take instead of the PRNG's (then the seed takes over). */
+  replay?: number[];
+  /** Give up (outcome 'error') after this many task switches; default 10 million. */
+  maxSteps?: number;
+  traceFilter?: TraceFilter;
+  /** dmesg ring size per domain; default 4096 lines. */
+  dmesgLines?: number;
+}
+
+export interface ThreadsEngineOptions {
+  /** Virtual ms per real ms is 1/timeScale: at 0.01 a sleep(5000) takes 50 real ms. */
+  timeScale: number;
+  /** Real ms without progress before the watchdog looks for a stall; default 200. */
+  watchdogMs?: number;
+  traceFilter?: TraceFilter;
+  dmesgLines?: number;
+}
+
+/** Optional fields a report may carry beyond StallReport (how and when the stall ended). */
+export interface StallEnd {
+  at: Millis;
+  by: 'timeout' | 'wake' | 'run-end';
+  /** The task whose wake or timeout ended it. */
+  task?: string;
 }

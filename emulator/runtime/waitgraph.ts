@@ -1,0 +1,75 @@
+/**
+ * The wait-for graph as both engines report it: from a blocked party, follow the first holder of each
+ * wait until a holder that is not blocked (the chain ends) or one already in the chain (a cycle).
+ * Pure: sim walks live Holder objects, threads walks label-keyed snapshots published by workers.
+ */
+import type { Holder, Millis, StallLink, WaitFor } from './engine.js';
+
+/** A wait in a form both engines can give: what, when it times out, and the labels of its holders. */
+export interface WaitNode {
+  what: string;
+  deadline?: Millis;
+  timeoutName?: string;
+  holders: readonly string[];
+}
+
+export interface Chain {
+  chain: StallLink[];
+  cycle: boolean;
+}
+
+/** Follow the graph from `start`; `waitOf(label)` gives that party's current wait, or undefined. */
+export function followChain(start: string, waitOf: (label: string) => WaitNode | undefined): Chain {
+  const chain: StallLink[] = [];
+  const seen = new Set<string>();
+  let label: string | undefined = start;
+  while (label !== undefined) {
+    if (seen.has(label)) return { chain, cycle: true };
+    const wait = waitOf(label);
+    if (wait === undefined) break;
+    seen.add(label);
+    const link: StallLink = { holder: label, waitsFor: wait.what };
+    if (wait.deadline !== undefined) link.deadline = wait.deadline;
+    const next: string | undefined = wait.holders[0];
+    if (next !== undefined) link.heldBy = next;
+    chain.push(link);
+    label = next;
+  }
+  return { chain, cycle: false };
+}
+
+/** The same walk over live Holder objects (sim): holders are evaluated lazily, once per visited party. */
+export function chainFromHolder(start: Holder): Chain {
+  const byLabel = new Map<string, Holder>([[start.label, start]]);
+  return followChain(start.label, (label) => {
+    const holder = byLabel.get(label);
+    const wait = holder?.blockedOn();
+    if (wait === undefined) return undefined;
+    const holders = wait.holders?.() ?? [];
+    for (const h of holders) if (!byLabel.has(h.label)) byLabel.set(h.label, h);
+    return toWaitNode(wait, holders);
+  });
+}
+
+export function toWaitNode(wait: WaitFor, holders: readonly Holder[]): WaitNode {
+  const node: WaitNode = { what: wait.what, holders: holders.map((h) => h.label) };
+  if (wait.deadline !== undefined) node.deadline = wait.deadline;
+  if (wait.timeoutName !== undefined) node.timeoutName = wait.timeoutName;
+  return node;
+}
+
+/**
+ * Task labels are "dom<N>/<name>#<id>" (unique across domains); ids differ between engines and runs,
+ * so compare verdicts with the ids stripped. Labels that carry no id (mutexes, published holders) stay.
+ */
+export function labelWithoutIds(label: string): string {
+  return label.replace(/#\d+$/, '');
+}
+
+/** A stall chain in a form that compares equal across engines (ids and times left out). */
+export function chainVerdict(c: Chain): { links: { holder: string; waitsFor: string }[]; cycle: boolean } {
+  return {
+    links: c.chain.map((l) => ({ holder: labelWithoutIds(l.holder), waitsFor: l.waitsFor })),
+    cycle: c.cycle,
+  };
+}
