@@ -1,0 +1,340 @@
+/**
+ * The xenbus client: xenstore requests as a Linux kernel makes them (drivers/xen/xenbus/xenbus_xs.c),
+ * over any transport. Each request gets a fresh req_id and blocks its task with a declared wait until
+ * the reply with that req_id arrives; replies may come in any order. XS_ERROR replies become
+ * XenstoreError carrying the wire name. Watch events are handed to the domain's xenwatch.
+ */
+import type { Env, Mutex, WaitQueue } from '../../emulator/runtime/engine.js';
+import { isXenstoreError, XenstoreError } from './errors.js';
+import type { XsTransport } from './transport.js';
+import { type WatchCallback, type WatchOptions, XenbusWatch, type Xenwatch } from './xenwatch.js';
+import {
+  decodeString,
+  encodeMessage,
+  errorNameOf,
+  nulJoin,
+  nulSplit,
+  writePayload,
+  XBT_NIL,
+  type XsMessage,
+  XsType,
+  xsTypeName,
+} from './xs-wire.js';
+
+/** An open transaction (xenbus_transaction_t). */
+export interface XsTransaction {
+  readonly id: number;
+}
+
+export interface XenbusClientOptions {
+  /** The domain's xenwatch; required for watch(). */
+  xenwatch?: Xenwatch;
+  /** Component name in traces. */
+  component?: string;
+}
+
+interface PendingRequest {
+  readonly type: number;
+  reply: XsMessage | undefined;
+}
+
+export class XenbusClient {
+  private nextReqId = 1;
+  private nextToken = 1;
+  private readonly pending = new Map<number, PendingRequest>();
+  private readonly watches = new Map<string, XenbusWatch>();
+  private readonly replies: WaitQueue;
+  /** Serialises writes into the transport so messages never interleave (xb_write_mutex). */
+  private readonly writeLock: Mutex;
+  private broken: Error | undefined;
+  private readonly comp: string;
+  /** Watch events that named no registered token (unwatched meanwhile). */
+  droppedWatchEvents = 0;
+
+  constructor(
+    private readonly env: Env,
+    readonly transport: XsTransport,
+    private readonly options: XenbusClientOptions = {},
+  ) {
+    this.comp = options.component ?? 'xenbus';
+    this.replies = env.waitQueue('xenstore replies');
+    this.writeLock = env.mutex('xenstore request write');
+    transport.attach(
+      (m) => this.onMessage(m),
+      (e) => this.onFailure(e),
+    );
+  }
+
+  get xenwatch(): Xenwatch | undefined {
+    return this.options.xenwatch;
+  }
+
+  // ---- plain requests --------------------------------------------------------------------------
+
+  /** READ: the value as a string (UTF-8). ENOENT etc. are thrown. */
+  async read(path: string, tx?: XsTransaction): Promise<string> {
+    return decodeString(await this.readBytes(path, tx));
+  }
+
+  async readBytes(path: string, tx?: XsTransaction): Promise<Uint8Array> {
+    const r = await this.request(XsType.READ, nulJoin([path]), tx, path);
+    return r.payload;
+  }
+
+  /** READ, or undefined when the node does not exist. */
+  async tryRead(path: string, tx?: XsTransaction): Promise<string | undefined> {
+    try {
+      return await this.read(path, tx);
+    } catch (e) {
+      if (isXenstoreError(e, 'ENOENT')) return undefined;
+      throw e;
+    }
+  }
+
+  async write(path: string, value: string | Uint8Array, tx?: XsTransaction): Promise<void> {
+    await this.request(XsType.WRITE, writePayload(path, value), tx, path);
+  }
+
+  async mkdir(path: string, tx?: XsTransaction): Promise<void> {
+    await this.request(XsType.MKDIR, nulJoin([path]), tx, path);
+  }
+
+  async rm(path: string, tx?: XsTransaction): Promise<void> {
+    await this.request(XsType.RM, nulJoin([path]), tx, path);
+  }
+
+  /** DIRECTORY: child names. */
+  async directory(path: string, tx?: XsTransaction): Promise<string[]> {
+    const r = await this.request(XsType.DIRECTORY, nulJoin([path]), tx, path);
+    return nulSplit(r.payload);
+  }
+
+  /** Linux xenbus_exists: true when DIRECTORY of the node succeeds. */
+  async exists(path: string, tx?: XsTransaction): Promise<boolean> {
+    try {
+      await this.directory(path, tx);
+      return true;
+    } catch (e) {
+      if (e instanceof XenstoreError) return false;
+      throw e;
+    }
+  }
+
+  async getPerms(path: string, tx?: XsTransaction): Promise<string[]> {
+    const r = await this.request(XsType.GET_PERMS, nulJoin([path]), tx, path);
+    return nulSplit(r.payload);
+  }
+
+  /** SET_PERMS with permission strings such as "n0", "r3" (owner first). */
+  async setPerms(path: string, perms: readonly string[], tx?: XsTransaction): Promise<void> {
+    if (perms.length === 0)
+      throw new RangeError(`xenstore SET_PERMS ${path}: perms must name at least the owner`);
+    for (const p of perms) {
+      if (!/^[nrwb][0-9]+$/.test(p)) {
+        throw new RangeError(
+          `xenstore SET_PERMS ${path}: permission ${JSON.stringify(p)} is not <n|r|w|b><domid>`,
+        );
+      }
+    }
+    await this.request(XsType.SET_PERMS, nulJoin([path, ...perms]), tx, path);
+  }
+
+  async getDomainPath(domid: number): Promise<string> {
+    const r = await this.request(XsType.GET_DOMAIN_PATH, nulJoin([String(domid)]), undefined, undefined);
+    return nulSplit(r.payload)[0] ?? '';
+  }
+
+  /** INTRODUCE (dom0 only): tell xenstored about a domain's ring page and event channel. */
+  async introduce(domid: number, gfn: number, evtchn: number): Promise<void> {
+    await this.request(
+      XsType.INTRODUCE,
+      nulJoin([String(domid), String(gfn), String(evtchn)]),
+      undefined,
+      undefined,
+    );
+  }
+
+  async release(domid: number): Promise<void> {
+    await this.request(XsType.RELEASE, nulJoin([String(domid)]), undefined, undefined);
+  }
+
+  async isDomainIntroduced(domid: number): Promise<boolean> {
+    const r = await this.request(XsType.IS_DOMAIN_INTRODUCED, nulJoin([String(domid)]), undefined, undefined);
+    return nulSplit(r.payload)[0] === 'T';
+  }
+
+  // ---- transactions ----------------------------------------------------------------------------
+
+  async transactionStart(): Promise<XsTransaction> {
+    const r = await this.request(XsType.TRANSACTION_START, nulJoin(['']), undefined, undefined);
+    const text = nulSplit(r.payload)[0] ?? '';
+    const id = Number(text);
+    if (!/^[0-9]+$/.test(text) || id === 0 || id > 0xffffffff) {
+      throw new XenstoreError(
+        'EINVAL',
+        'TRANSACTION_START',
+        undefined,
+        `daemon returned id ${JSON.stringify(text)}`,
+      );
+    }
+    return { id };
+  }
+
+  /** Commit (abort=false) or abort. A commit that conflicted throws XenstoreError EAGAIN. */
+  async transactionEnd(tx: XsTransaction, abort: boolean): Promise<void> {
+    await this.request(XsType.TRANSACTION_END, nulJoin([abort ? 'F' : 'T']), tx, undefined);
+  }
+
+  /**
+   * Run `fn` inside a transaction and commit; on EAGAIN redo the whole function from a new transaction
+   * (the loop Linux drivers write around talk_to_blkback, connect, xenbus_switch_state). If `fn` throws,
+   * the transaction is aborted and the error rethrown.
+   */
+  async withTransaction<T>(fn: (tx: XsTransaction) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const tx = await this.transactionStart();
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (e) {
+        try {
+          await this.transactionEnd(tx, true);
+        } catch {
+          // The original error is the one worth reporting.
+        }
+        throw e;
+      }
+      try {
+        await this.transactionEnd(tx, false);
+        return result;
+      } catch (e) {
+        if (!isXenstoreError(e, 'EAGAIN')) throw e;
+        this.env.trace.emit(this.comp, 'xs-transaction-retry', { tx: tx.id, attempt });
+      }
+    }
+  }
+
+  // ---- watches ---------------------------------------------------------------------------------
+
+  /**
+   * Register a watch (register_xenbus_watch). The callback runs in xenwatch, once at once (xenstored
+   * fires every new watch) and then for each change at or below `node`.
+   */
+  async watch(node: string, callback: WatchCallback, options: WatchOptions = {}): Promise<XenbusWatch> {
+    const w = new XenbusWatch(node, callback, options);
+    await this.registerWatch(w);
+    return w;
+  }
+
+  async registerWatch(w: XenbusWatch): Promise<void> {
+    if (!this.options.xenwatch) throw new Error(`${this.transport.label}: watch(${w.node}) needs a xenwatch`);
+    if (w.active) throw new Error(`watch on ${w.node} is already registered (token ${w.token})`);
+    w.token = `${this.nextToken++}`.padStart(16, '0');
+    w.nrPending = 0;
+    w.active = true;
+    // Listed before the WATCH request so the immediate event already finds it.
+    this.watches.set(w.token, w);
+    try {
+      await this.request(XsType.WATCH, nulJoin([w.node, w.token]), undefined, w.node);
+    } catch (e) {
+      this.watches.delete(w.token);
+      w.active = false;
+      throw e;
+    }
+  }
+
+  /**
+   * Unregister (unregister_xenbus_watch): UNWATCH, then wait for a running callback of this domain's
+   * xenwatch to finish (unless called from xenwatch) and drop the watch's queued events.
+   */
+  async unwatch(w: XenbusWatch): Promise<void> {
+    if (!this.watches.has(w.token)) throw new Error(`watch on ${w.node} is not registered`);
+    this.watches.delete(w.token);
+    w.active = false;
+    try {
+      await this.request(XsType.UNWATCH, nulJoin([w.node, w.token]), undefined, w.node);
+    } catch (e) {
+      if (!(e instanceof XenstoreError)) throw e;
+      this.env.trace.log(this.comp, `Failed to release watch ${w.node}: ${e.code}`);
+    }
+    await this.options.xenwatch!.cancel(w);
+  }
+
+  // ---- plumbing --------------------------------------------------------------------------------
+
+  /** Send one request and wait for its reply (xs_talkv). */
+  async request(
+    type: number,
+    payload: Uint8Array,
+    tx: XsTransaction | undefined,
+    path: string | undefined,
+  ): Promise<XsMessage> {
+    const op = xsTypeName(type);
+    if (this.broken) throw new XenstoreError('EIO', op, path, this.broken.message);
+    const reqId = this.nextReqId;
+    this.nextReqId = (this.nextReqId + 1) >>> 0 || 1;
+    const p: PendingRequest = { type, reply: undefined };
+    this.pending.set(reqId, p);
+    let message: Uint8Array;
+    try {
+      message = encodeMessage(type, reqId, tx?.id ?? XBT_NIL, payload);
+    } catch (e) {
+      this.pending.delete(reqId);
+      throw new XenstoreError('E2BIG', op, path, (e as Error).message);
+    }
+    try {
+      await this.writeLock.lock('the xenstore request ring');
+      try {
+        await this.transport.send(message);
+      } finally {
+        this.writeLock.unlock();
+      }
+      await this.env.wait(this.replies, () => p.reply !== undefined || this.broken !== undefined, {
+        what: `xenstore reply to ${op}${path === undefined ? '' : ` ${path}`}`,
+        holders: () => this.transport.servers(),
+      });
+    } finally {
+      this.pending.delete(reqId);
+    }
+    const reply = p.reply;
+    if (!reply) throw new XenstoreError('EIO', op, path, this.brokenReason());
+    if (reply.type === XsType.ERROR) throw XenstoreError.fromWire(errorNameOf(reply.payload), op, path);
+    if (reply.type !== type) {
+      throw new XenstoreError('EINVAL', op, path, `reply has type ${xsTypeName(reply.type)}`);
+    }
+    return reply;
+  }
+
+  private onMessage(m: XsMessage): void {
+    if (m.type === XsType.WATCH_EVENT) {
+      const [path, token] = nulSplit(m.payload);
+      if (path === undefined || token === undefined) {
+        this.env.trace.log(this.comp, `malformed WATCH_EVENT payload of ${m.payload.length} bytes ignored`);
+        return;
+      }
+      const w = this.watches.get(token);
+      if (!w || !this.options.xenwatch) {
+        this.droppedWatchEvents++;
+        return;
+      }
+      this.options.xenwatch.queueEvent(w, path, token);
+      return;
+    }
+    const p = this.pending.get(m.reqId);
+    if (!p || p.reply) {
+      this.env.trace.log(this.comp, `reply ${xsTypeName(m.type)} for unknown req_id ${m.reqId} ignored`);
+      return;
+    }
+    p.reply = m;
+    this.replies.wakeAll();
+  }
+
+  private brokenReason(): string {
+    return this.broken?.message ?? 'no reply';
+  }
+
+  private onFailure(e: Error): void {
+    this.broken ??= e;
+    this.replies.wakeAll();
+  }
+}

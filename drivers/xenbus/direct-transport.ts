@@ -1,0 +1,87 @@
+/**
+ * A direct in-process connection to the xenstore daemon, for dom0 user space (the toolstack, hotplug
+ * scripts, tap-ctl helpers). It stands in for the Unix socket /var/run/xenstored/socket: the same wire
+ * messages, no shared ring.
+ */
+import type { Holder } from '../../emulator/runtime/engine.js';
+import type { XsTransport } from './transport.js';
+import { XsFramer, type XsMessage } from './xs-wire.js';
+
+/** What the daemon core offers (structural, so drivers do not import emulator/xenstored). */
+export interface XsDaemonConnector {
+  connect(options: {
+    domid: number;
+    privileged: boolean;
+    send: (bytes: Uint8Array) => void;
+  }): XsDaemonConnection;
+}
+
+export interface XsDaemonConnection {
+  receive(bytes: Uint8Array): void;
+}
+
+export interface DirectTransportOptions {
+  domid: number;
+  privileged: boolean;
+  /** The holder named in waits for replies (the daemon answers synchronously, so they rarely block). */
+  server?: Holder;
+  label?: string;
+}
+
+export class DirectTransport implements XsTransport {
+  readonly label: string;
+  private conn: XsDaemonConnection | undefined;
+  private readonly framer = new XsFramer();
+  private sink: ((msg: XsMessage) => void) | undefined;
+  private onFailure: ((err: Error) => void) | undefined;
+  private failed: Error | undefined;
+  /** Messages the daemon sent before attach() (none in practice; kept so nothing is lost). */
+  private early: XsMessage[] = [];
+
+  constructor(
+    private readonly daemon: XsDaemonConnector,
+    private readonly options: DirectTransportOptions,
+  ) {
+    this.label = options.label ?? `xenstored socket (dom${options.domid})`;
+  }
+
+  attach(sink: (msg: XsMessage) => void, onFailure: (err: Error) => void): void {
+    if (this.sink) throw new Error(`${this.label}: attach() called twice`);
+    this.sink = sink;
+    this.onFailure = onFailure;
+    this.conn = this.daemon.connect({
+      domid: this.options.domid,
+      privileged: this.options.privileged,
+      send: (bytes) => this.fromDaemon(bytes),
+    });
+    const early = this.early;
+    this.early = [];
+    for (const m of early) sink(m);
+  }
+
+  async send(message: Uint8Array): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (!this.conn) throw new Error(`${this.label}: send() before attach()`);
+    this.conn.receive(message);
+  }
+
+  servers(): readonly Holder[] {
+    return this.options.server ? [this.options.server] : [];
+  }
+
+  private fromDaemon(bytes: Uint8Array): void {
+    if (this.failed) return;
+    let msgs: XsMessage[];
+    try {
+      msgs = this.framer.push(bytes);
+    } catch (e) {
+      this.failed = e as Error;
+      this.onFailure?.(this.failed);
+      return;
+    }
+    for (const m of msgs) {
+      if (this.sink) this.sink(m);
+      else this.early.push(m);
+    }
+  }
+}
