@@ -77,7 +77,7 @@ class Recorder {
   }
   values(v: readonly number[]): void {
     const d = new DataView(new ArrayBuffer(v.length * 4));
-    v.forEach((x, i) => d.setUint32(i * 4, x >>> 0, true));
+    for (let i = 0; i < v.length; i++) d.setUint32(i * 4, v[i] >>> 0, true);
     this.emit(TAG_VALUES, new Uint8Array(d.buffer));
   }
   bytes(): Buffer {
