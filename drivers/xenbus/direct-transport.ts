@@ -12,7 +12,10 @@ export interface XsDaemonConnector {
   connect(options: {
     domid: number;
     privileged: boolean;
-    send: (bytes: Uint8Array) => void;
+    /** Return false to refuse a message for now (never done here: the client takes every message). */
+    send: (bytes: Uint8Array) => boolean | undefined;
+    label?: string;
+    onClose?: (reason: string) => void;
   }): XsDaemonConnection;
 }
 
@@ -52,7 +55,12 @@ export class DirectTransport implements XsTransport {
     this.conn = this.daemon.connect({
       domid: this.options.domid,
       privileged: this.options.privileged,
-      send: (bytes) => this.fromDaemon(bytes),
+      label: this.label,
+      send: (bytes) => {
+        this.fromDaemon(bytes);
+        return true;
+      },
+      onClose: (reason) => this.fail(new Error(`${this.label} closed by xenstored: ${reason}`)),
     });
     const early = this.early;
     this.early = [];
@@ -69,14 +77,19 @@ export class DirectTransport implements XsTransport {
     return this.options.server ? [this.options.server] : [];
   }
 
+  private fail(e: Error): void {
+    if (this.failed) return;
+    this.failed = e;
+    this.onFailure?.(e);
+  }
+
   private fromDaemon(bytes: Uint8Array): void {
     if (this.failed) return;
     let msgs: XsMessage[];
     try {
       msgs = this.framer.push(bytes);
     } catch (e) {
-      this.failed = e as Error;
-      this.onFailure?.(this.failed);
+      this.fail(e as Error);
       return;
     }
     for (const m of msgs) {
