@@ -2,7 +2,7 @@
  * Timers of the runtime: a binary min-heap ordered by (time, insertion sequence), so ties fire in
  * the order they were armed. Cancelled timers are removed lazily (skipped when they reach the top).
  */
-import type { Millis } from './engine.js';
+import type { Holder, Millis } from './engine.js';
 
 /** `sleep`: scheduled work; `background`: housekeeping; `timeout`: a waiter giving up. */
 export type TimerKind = 'sleep' | 'background' | 'timeout';
@@ -11,6 +11,8 @@ export interface Timer {
   readonly at: Millis;
   readonly seq: number;
   readonly kind: TimerKind;
+  /** The task the timer belongs to (a sleeper or a waiter that may time out). */
+  readonly owner: Holder | undefined;
   cancelled: boolean;
   fire(): void;
 }

@@ -18,17 +18,30 @@ export interface Chain {
   cycle: boolean;
 }
 
-/** Follow the graph from `start`; `waitOf(label)` gives that party's current wait, or undefined. */
-export function followChain(start: string, waitOf: (label: string) => WaitNode | undefined): Chain {
+/** A party found by label: its canonical label (a task's full label) and its current wait, if blocked. */
+export interface Resolved {
+  label: string;
+  wait: WaitNode | undefined;
+}
+
+/**
+ * Follow the graph from `start`. `resolve(label)` finds the party a label names (labels may be
+ * references such as "dom2/worker" for the only live task of that name) or undefined if unknown.
+ */
+export function followChain(start: string, resolve: (label: string) => Resolved | undefined): Chain {
   const chain: StallLink[] = [];
   const seen = new Set<string>();
   let label: string | undefined = start;
   while (label !== undefined) {
-    if (seen.has(label)) return { chain, cycle: true };
-    const wait = waitOf(label);
+    const party = resolve(label);
+    if (party === undefined) break;
+    const prev = chain[chain.length - 1];
+    if (prev !== undefined) prev.heldBy = party.label;
+    if (seen.has(party.label)) return { chain, cycle: true };
+    const wait = party.wait;
     if (wait === undefined) break;
-    seen.add(label);
-    const link: StallLink = { holder: label, waitsFor: wait.what };
+    seen.add(party.label);
+    const link: StallLink = { holder: party.label, waitsFor: wait.what };
     if (wait.deadline !== undefined) link.deadline = wait.deadline;
     const next: string | undefined = wait.holders[0];
     if (next !== undefined) link.heldBy = next;
@@ -38,16 +51,27 @@ export function followChain(start: string, waitOf: (label: string) => WaitNode |
   return { chain, cycle: false };
 }
 
+/** A holder that stands for another one found by label (cross-domain references). */
+export interface HolderRef extends Holder {
+  target(): Holder | undefined;
+}
+
+function isRef(h: Holder): h is HolderRef {
+  return typeof (h as Partial<HolderRef>).target === 'function';
+}
+
 /** The same walk over live Holder objects (sim): holders are evaluated lazily, once per visited party. */
 export function chainFromHolder(start: Holder): Chain {
   const byLabel = new Map<string, Holder>([[start.label, start]]);
   return followChain(start.label, (label) => {
-    const holder = byLabel.get(label);
-    const wait = holder?.blockedOn();
-    if (wait === undefined) return undefined;
+    let holder = byLabel.get(label);
+    while (holder !== undefined && isRef(holder)) holder = holder.target();
+    if (holder === undefined) return undefined;
+    const wait = holder.blockedOn();
+    if (wait === undefined) return { label: holder.label, wait: undefined };
     const holders = wait.holders?.() ?? [];
     for (const h of holders) if (!byLabel.has(h.label)) byLabel.set(h.label, h);
-    return toWaitNode(wait, holders);
+    return { label: holder.label, wait: toWaitNode(wait, holders) };
   });
 }
 

@@ -1,0 +1,126 @@
+/**
+ * The Env one domain sees, over the shared scheduler: tasks, wait queues, mutexes, sleeps, the
+ * event-channel upcall daemon, a per-domain random stream and the domain's tracer.
+ */
+import type {
+  DomId,
+  EngineKind,
+  Env,
+  Millis,
+  Mutex,
+  SleepOptions,
+  SpawnOptions,
+  Task,
+  Tracer,
+  WaitOptions,
+  WaitQueue,
+  WaitResult,
+} from './engine.js';
+import { HOST_DOMID } from './engine.js';
+import { SchedMutex, type SchedTask, type Scheduler, SchedWaitQueue } from './scheduler.js';
+import type { TraceSink } from './trace-sink.js';
+
+/** "dom<N>" for domains, "host" for the controller's pseudo-domain. */
+export function domainLabelPrefix(domid: DomId): string {
+  return domid === HOST_DOMID ? 'host' : `dom${domid}`;
+}
+
+export class DomainEnv implements Env {
+  readonly trace: Tracer;
+  readonly labelPrefix: string;
+  private upcallHandler: (() => void) | undefined;
+  private kickPending = false;
+  private readonly upcallQueue: SchedWaitQueue;
+  /** Upcalls delivered (handler runs), for tests and traces. */
+  upcallRuns = 0;
+
+  constructor(
+    readonly domid: DomId,
+    readonly engine: EngineKind,
+    private readonly sched: Scheduler,
+    sink: TraceSink,
+    private readonly randomSource: () => number,
+  ) {
+    this.labelPrefix = domainLabelPrefix(domid);
+    this.upcallQueue = new SchedWaitQueue(`${this.labelPrefix} upcall`, sched);
+    this.trace = sink.tracer(domid, () => sched.running?.traceName ?? '-');
+  }
+
+  now(): Millis {
+    return this.sched.now();
+  }
+
+  spawn(name: string, body: () => Promise<void>, options?: SpawnOptions): Task {
+    return this.spawnTask(name, body, options);
+  }
+
+  spawnTask(name: string, body: () => Promise<void>, options?: SpawnOptions): SchedTask {
+    return this.sched.spawn(
+      this.domid,
+      this.labelPrefix,
+      name,
+      body,
+      options?.daemon === true,
+      options?.component ?? name,
+    );
+  }
+
+  current(): Task {
+    return this.sched.current();
+  }
+
+  waitQueue(name: string): WaitQueue {
+    return new SchedWaitQueue(name, this.sched);
+  }
+
+  wait(q: WaitQueue, cond: () => boolean, options: WaitOptions): Promise<WaitResult> {
+    if (!(q instanceof SchedWaitQueue)) {
+      throw new Error(`wait "${options?.what}": queue ${String(q?.name)} was not made by env.waitQueue()`);
+    }
+    return this.sched.wait(q, cond, options);
+  }
+
+  sleep(ms: Millis, options?: SleepOptions): Promise<void> {
+    return this.sched.sleep(ms, options?.what, options?.background === true);
+  }
+
+  yield(): Promise<void> {
+    return this.sched.yield();
+  }
+
+  mutex(name: string): Mutex {
+    return new SchedMutex(name, this.labelPrefix, this.sched);
+  }
+
+  onUpcall(handler: () => void): void {
+    if (typeof handler !== 'function') throw new Error(`${this.labelPrefix}: onUpcall needs a function`);
+    if (this.upcallHandler !== undefined) {
+      throw new Error(`${this.labelPrefix}: an upcall handler is already registered (one per domain)`);
+    }
+    this.upcallHandler = handler;
+    this.spawnTask(
+      'upcall',
+      async () => {
+        for (;;) {
+          await this.sched.wait(this.upcallQueue, () => this.kickPending, { what: 'event-channel upcall' });
+          // Kicks that arrive before the handler runs coalesce into this one run (like
+          // evtchn_upcall_pending: one flag, the handler scans the pending bitmap).
+          this.kickPending = false;
+          this.upcallRuns++;
+          handler();
+        }
+      },
+      { daemon: true, component: 'evtchn' },
+    );
+  }
+
+  /** Deliver an upcall: callable from any task or from outside tasks. */
+  kick(): void {
+    this.kickPending = true;
+    this.upcallQueue.wakeAll();
+  }
+
+  random(): number {
+    return this.randomSource();
+  }
+}
