@@ -1,0 +1,215 @@
+/**
+ * One client of the daemon: a guest's ring, a dom0 socket, or an in-process caller. It turns bytes into
+ * requests (with the incremental frame parser), queues replies and watch events in order, and applies
+ * C xenstored's flow control: an unprivileged connection with `outstanding` undelivered replies is not
+ * read from until its transport drains (domain_can_read: ACC_OUTST).
+ */
+import type { XsTransaction } from './transaction.js';
+import type { XsWatch } from './watch.js';
+import {
+  bytesStr,
+  encodeMessage,
+  isXsErrno,
+  strBytes,
+  type XsErrno,
+  XsFrameParser,
+  type XsMessage,
+  XsType,
+} from './xs-wire.js';
+
+export interface ConnectOptions {
+  domid: number;
+  /** dom0 is always privileged; others only when the toolstack runs there (priv_domid). */
+  privileged?: boolean;
+  /**
+   * Deliver one whole message (header + payload). Return false when the transport cannot take it now;
+   * the message stays queued until `outputReady()` is called.
+   */
+  send: (msg: Uint8Array) => boolean | undefined;
+  label?: string;
+  /** Called once when the daemon drops the connection (protocol error, release, disconnect). */
+  onClose?: (reason: string) => void;
+}
+
+export interface XsReply {
+  type: number;
+  reqId: number;
+  txId: number;
+  payload: Uint8Array;
+  /** Set when type is ERROR: the errno name. */
+  error?: XsErrno;
+}
+
+/** What a connection needs from the daemon. */
+export interface ConnectionHost {
+  process(conn: XenstoreConnection, msg: XsMessage): { reply: XsMessage; after: XsMessage[] };
+  dropConnection(conn: XenstoreConnection, reason: string): void;
+  outstandingLimit(conn: XenstoreConnection): number | undefined;
+}
+
+interface Queued {
+  bytes: Uint8Array;
+  isEvent: boolean;
+  /** For coalescing identical pending events (core.c send_event). */
+  key?: string;
+}
+
+export class XenstoreConnection {
+  readonly domid: number;
+  readonly privileged: boolean;
+  readonly label: string;
+  readonly watches: XsWatch[] = [];
+  readonly transactions = new Map<number, XsTransaction>();
+  /** Next transaction id to try; ids start at 1 and never use 0. */
+  nextTransactionId = 1;
+  private readonly parser = new XsFrameParser();
+  private readonly input: XsMessage[] = [];
+  private readonly output: Queued[] = [];
+  private blocked = false;
+  private pumping = false;
+  private closedReason: string | undefined;
+
+  constructor(
+    private readonly host: ConnectionHost,
+    readonly id: number,
+    private readonly options: ConnectOptions,
+  ) {
+    this.domid = options.domid;
+    this.privileged = options.domid === 0 || options.privileged === true;
+    this.label = options.label ?? `dom${options.domid}#${id}`;
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined;
+  }
+
+  get closeReason(): string | undefined {
+    return this.closedReason;
+  }
+
+  /** Replies queued but not yet taken by the transport. */
+  get outstanding(): number {
+    return this.output.filter((q) => !q.isEvent).length;
+  }
+
+  /** Messages (replies and events) waiting for the transport. */
+  get queuedMessages(): number {
+    return this.output.length;
+  }
+
+  /** Requests received but not processed yet (flow control holds them). */
+  get pendingRequests(): number {
+    return this.input.length;
+  }
+
+  /** Feed raw bytes from the transport: partial messages and several messages at once are fine. */
+  receive(bytes: Uint8Array): void {
+    if (this.closed) return;
+    for (const r of this.parser.push(bytes)) {
+      if (r.kind === 'oversize') {
+        // core.c handle_input: len > XENSTORE_PAYLOAD_MAX -> ignore_connection(XENSTORE_ERROR_PROTO);
+        // a socket connection is freed (closed), nothing is replied.
+        this.host.dropConnection(this, `protocol error: message of ${r.header.len} bytes exceeds 4096`);
+        return;
+      }
+      this.input.push(r.message);
+    }
+    this.pump();
+  }
+
+  /** Direct typed API: process one request now and return its reply (events still go to `send`). */
+  request(type: number, payload: Uint8Array | string = new Uint8Array(0), txId = 0, reqId = 0): XsReply {
+    if (this.closed) throw new Error(`xenstore connection ${this.label} is closed (${this.closedReason})`);
+    const body = typeof payload === 'string' ? strBytes(payload) : payload;
+    const { reply, after } = this.host.process(this, { type, reqId, txId, payload: body });
+    for (const ev of after) this.enqueue(ev, true);
+    this.flush();
+    return decodeReply(reply);
+  }
+
+  /** The transport can take messages again after refusing one. */
+  outputReady(): void {
+    this.blocked = false;
+    this.flush();
+    this.pump();
+  }
+
+  /** Queue a watch event; an identical one still pending is not queued twice (special paths excepted). */
+  queueEvent(path: string, token: string): void {
+    if (this.closed) return;
+    const payload = new Uint8Array(path.length + token.length + 2);
+    payload.set(strBytes(path), 0);
+    payload.set(strBytes(token), path.length + 1);
+    const key = `${path}\0${token}`;
+    if (!path.startsWith('@') && this.output.some((q) => q.key === key)) return;
+    this.output.push({
+      bytes: encodeMessage({ type: XsType.WATCH_EVENT, reqId: 0, txId: 0, payload }),
+      isEvent: true,
+      key,
+    });
+    this.flush();
+  }
+
+  /** Called by the daemon only. */
+  markClosed(reason: string): void {
+    if (this.closed) return;
+    this.closedReason = reason;
+    this.input.length = 0;
+    this.output.length = 0;
+    this.watches.length = 0;
+    this.transactions.clear();
+    this.options.onClose?.(reason);
+  }
+
+  private enqueue(m: XsMessage, isEvent: boolean): void {
+    if (isEvent) {
+      this.queueEvent(...splitEvent(m.payload));
+      return;
+    }
+    this.output.push({ bytes: encodeMessage(m), isEvent: false });
+  }
+
+  private flush(): void {
+    while (!this.blocked && this.output.length > 0 && !this.closed) {
+      const accepted = this.options.send(this.output[0].bytes);
+      if (accepted === false) {
+        this.blocked = true;
+        return;
+      }
+      this.output.shift();
+    }
+  }
+
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.input.length > 0 && !this.closed) {
+        const limit = this.host.outstandingLimit(this);
+        if (limit !== undefined && this.outstanding >= limit) break;
+        const msg = this.input.shift()!;
+        const { reply, after } = this.host.process(this, msg);
+        if (this.closed) break;
+        this.enqueue(reply, false);
+        for (const ev of after) this.enqueue(ev, true);
+        this.flush();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+}
+
+function splitEvent(payload: Uint8Array): [string, string] {
+  const nul = payload.indexOf(0);
+  return [bytesStr(payload.subarray(0, nul)), bytesStr(payload.subarray(nul + 1, payload.length - 1))];
+}
+
+export function decodeReply(m: XsMessage): XsReply {
+  const r: XsReply = { type: m.type, reqId: m.reqId, txId: m.txId, payload: m.payload };
+  if (m.type === XsType.ERROR) {
+    const name = bytesStr(m.payload.subarray(0, Math.max(0, m.payload.indexOf(0))));
+    if (isXsErrno(name)) r.error = name;
+  }
+  return r;
+}

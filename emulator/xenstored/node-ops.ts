@@ -1,0 +1,245 @@
+/**
+ * The node operations of tools/xenstored/core.c (read, write, mkdir, rm, get/set perms, directory)
+ * applied to one store: the live one, or a transaction's private fork. Every failure throws an XsError
+ * before the store is touched, so a failed request changes nothing.
+ */
+import { parentPath, pathComponents } from './paths.js';
+import {
+  type PermSubject,
+  permForConn,
+  XS_PERM_OWNER,
+  XS_PERM_READ,
+  XS_PERM_WRITE,
+  type XsPerm,
+} from './perms.js';
+import type { XsQuotas } from './quotas.js';
+import { type NodeStore, nodeAccountedSize, walkSubtreePost, type XsNode } from './store.js';
+import { ABSENT_GENERATION, type XsTransaction } from './transaction.js';
+import { XsError } from './xs-wire.js';
+
+/** A change that may fire watches; permissions are those the watchers are checked against. */
+export interface PendingEvent {
+  name: string;
+  /** Only watches set exactly on `name` (descendants removed with a subtree). */
+  exact: boolean;
+  node: XsNode;
+  parent: XsNode | undefined;
+  /** SET_PERMS: the permissions before the change, so a watcher losing access still hears of it. */
+  oldPerms?: readonly XsPerm[];
+}
+
+/** What node operations need from the daemon. */
+export interface NodeOpsEnv {
+  quotas: XsQuotas;
+  nextGeneration(): number;
+  /** XSA-322: entry i of `perms` names a domain younger than the node (or gone). */
+  permIgnored(perms: readonly XsPerm[], generation: number, index: number): boolean;
+}
+
+/** One request's view: who asks, on which store, inside which transaction. */
+export class NodeAccess {
+  readonly events: PendingEvent[] = [];
+
+  constructor(
+    private readonly env: NodeOpsEnv,
+    readonly subject: PermSubject,
+    readonly store: NodeStore,
+    readonly tx: XsTransaction | undefined,
+  ) {}
+
+  private get unprivileged(): boolean {
+    return !this.subject.privileged;
+  }
+
+  /** read_node(): in a transaction every node looked at is recorded for the commit-time check. */
+  read(path: string): XsNode | undefined {
+    const node = this.store.get(path);
+    const tx = this.tx;
+    if (tx && !tx.accessed.has(path)) {
+      if (this.unprivileged && tx.accessed.size + 1 > this.env.quotas.transactionNodes) {
+        tx.failed = true;
+        throw new XsError(
+          'ENOSPC',
+          `transaction ${tx.id} accessed more than ${this.env.quotas.transactionNodes} nodes`,
+        );
+      }
+      tx.accessed.set(path, node ? node.generation : ABSENT_GENERATION);
+    }
+    return node;
+  }
+
+  perm(node: XsNode): number {
+    return permForConn(this.subject, node.perms, (i) => this.env.permIgnored(node.perms, node.generation, i));
+  }
+
+  /**
+   * get_node() with errno_from_parents(): a missing or forbidden node answers ENOENT only if the caller
+   * has the requested access on the nearest existing ancestor, EACCES otherwise.
+   */
+  node(name: string, mask: number): XsNode {
+    const node = this.read(name);
+    let errno: 'ENOENT' | 'EACCES';
+    if (node) {
+      if ((this.perm(node) & mask) === mask) return node;
+      errno = 'EACCES';
+    } else {
+      errno = 'ENOENT';
+    }
+    let ancestor: XsNode | undefined;
+    let p = name;
+    do {
+      p = parentPath(p);
+      ancestor = this.read(p);
+    } while (!ancestor && p !== '/');
+    const parentPerm = ancestor ? this.perm(ancestor) : 0;
+    if (parentPerm & mask) throw new XsError(errno, name);
+    throw new XsError('EACCES', name);
+  }
+
+  /** Like node() but ENOENT is returned as undefined (WRITE/MKDIR/RM go on to create or ignore). */
+  nodeOrMissing(name: string, mask: number): XsNode | undefined {
+    try {
+      return this.node(name, mask);
+    } catch (e) {
+      if (e instanceof XsError && e.errno === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  private checkSize(
+    n: { value: Uint8Array; perms: readonly XsPerm[]; children: ReadonlyMap<string, unknown> },
+    name: string,
+  ): void {
+    const size = nodeAccountedSize(n);
+    if (this.unprivileged && size > this.env.quotas.nodeSize) {
+      // write_node() failing inside a transaction dooms it (fail_transaction).
+      if (this.tx) this.tx.failed = true;
+      throw new XsError('ENOSPC', `node ${name} would be ${size} bytes, above ${this.env.quotas.nodeSize}`);
+    }
+  }
+
+  /** create_node(): make `name` and any missing parents, perms copied from the parent. */
+  create(name: string, value: Uint8Array): XsNode {
+    const missing: string[] = [name];
+    let parentName = parentPath(name);
+    let parent = this.read(parentName);
+    while (!parent) {
+      if (parentName === '/') throw new XsError('EINVAL', 'store has no root');
+      missing.push(parentName);
+      parentName = parentPath(parentName);
+      parent = this.read(parentName);
+    }
+    // Top-down perms: each new node copies its parent's list; unprivileged creators own what they make.
+    let perms = parent.perms;
+    const newPerms: (readonly XsPerm[])[] = [];
+    for (let i = missing.length - 1; i >= 0; i--) {
+      perms = this.unprivileged ? [{ ...perms[0], id: this.subject.domid }, ...perms.slice(1)] : perms;
+      newPerms[i] = perms;
+    }
+    // Bottom-up checks, in C's order: node quota before each new node, then its size.
+    let created = 0;
+    for (let i = 0; i < missing.length; i++) {
+      if (this.unprivileged && this.store.ownedBy(this.subject.domid) + created >= this.env.quotas.nodes) {
+        throw new XsError(
+          'ENOSPC',
+          `domain ${this.subject.domid} owns ${this.env.quotas.nodes} nodes already`,
+        );
+      }
+      const childName = i > 0 ? pathComponents(missing[i - 1]).pop()! : undefined;
+      this.checkSize(
+        {
+          value: i === 0 ? value : new Uint8Array(0),
+          perms: newPerms[i],
+          children: new Map(childName ? [[childName, 0]] : []),
+        },
+        missing[i],
+      );
+      created++;
+    }
+    const topName = pathComponents(missing[missing.length - 1]).pop()!;
+    this.checkSize(
+      {
+        value: parent.value,
+        perms: parent.perms,
+        children: new Map([...parent.children, [topName, parent]]),
+      },
+      parentName,
+    );
+    for (let i = missing.length - 1; i >= 0; i--) {
+      const leaf: XsNode = {
+        value: i === 0 ? value : new Uint8Array(0),
+        perms: newPerms[i],
+        children: new Map(),
+        generation: this.env.nextGeneration(),
+      };
+      this.store.create(missing[i], leaf, this.env.nextGeneration());
+    }
+    const node = this.store.get(name)!;
+    this.events.push({ name, exact: false, node, parent: this.store.get(parentPath(name)) });
+    return node;
+  }
+
+  write(name: string, value: Uint8Array): void {
+    const node = this.nodeOrMissing(name, XS_PERM_WRITE);
+    if (!node) {
+      this.create(name, value);
+      return;
+    }
+    this.checkSize({ value, perms: node.perms, children: node.children }, name);
+    const updated = this.store.update(name, { value, generation: this.env.nextGeneration() });
+    this.events.push({ name, exact: false, node: updated, parent: this.store.get(parentPath(name)) });
+  }
+
+  mkdir(name: string): void {
+    if (!this.nodeOrMissing(name, XS_PERM_WRITE)) this.create(name, new Uint8Array(0));
+  }
+
+  rm(name: string): void {
+    const node = this.nodeOrMissing(name, XS_PERM_WRITE);
+    if (!node) {
+      // Absent already: fine if the parent exists (do_rm).
+      if (this.read(parentPath(name))) return;
+      throw new XsError('ENOENT', name);
+    }
+    if (name === '/') throw new XsError('EINVAL', 'the root node cannot be removed');
+    const parent = this.read(parentPath(name));
+    if (!parent) throw new XsError('EINVAL', `parent of ${name} missing`);
+    // delnode_sub(): children first; the removed root fires for its ancestors too, descendants only
+    // for watches set exactly on them.
+    const parents = new Map<string, XsNode>([[name, parent]]);
+    walkSubtreePost(node, name, (n, path) => {
+      for (const childName of n.children.keys())
+        parents.set(path === '/' ? `/${childName}` : `${path}/${childName}`, n);
+      this.events.push({ name: path, exact: path !== name, node: n, parent: parents.get(path) });
+    });
+    this.store.remove(name, this.env.nextGeneration());
+  }
+
+  setPerms(name: string, perms: XsPerm[]): void {
+    const node = this.node(name, XS_PERM_WRITE | XS_PERM_OWNER);
+    if (this.unprivileged && perms[0].id !== node.perms[0].id) {
+      throw new XsError('EPERM', `only a privileged domain may change the owner of ${name}`);
+    }
+    this.checkSize({ value: node.value, perms, children: node.children }, name);
+    const updated = this.store.update(name, { perms, generation: this.env.nextGeneration() });
+    this.events.push({
+      name,
+      exact: false,
+      node: updated,
+      parent: name.startsWith('@') ? this.store.get('/') : this.store.get(parentPath(name)),
+      oldPerms: node.perms,
+    });
+  }
+
+  readValue(name: string): Uint8Array {
+    return this.node(name, XS_PERM_READ).value;
+  }
+
+  getPerms(name: string): readonly XsPerm[] {
+    return this.node(name, XS_PERM_READ).perms;
+  }
+
+  directory(name: string): XsNode {
+    return this.node(name, XS_PERM_READ);
+  }
+}
