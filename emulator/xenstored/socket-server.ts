@@ -1,0 +1,100 @@
+/**
+ * The Unix-socket transport (tools/xenstored/posix.c): every client of the socket is a dom0 connection,
+ * privileged, speaking the same framed protocol as the rings. This is what libxenstore uses when
+ * XENSTORED_PATH names the socket, so Xen's own xenstore-* tools work against the daemon.
+ */
+import { lstatSync, unlinkSync } from 'node:fs';
+import net from 'node:net';
+import type { XenstoreDaemon } from './daemon.js';
+
+export interface XsSocketServer {
+  readonly path: string;
+  /** Stop listening, drop every client and remove the socket file. */
+  close(): Promise<void>;
+  /** Number of connected clients. */
+  readonly clients: number;
+}
+
+export interface SocketServerOptions {
+  /** Called with one line per connect/disconnect (for --verbose). */
+  log?: (line: string) => void;
+}
+
+/** Remove a leftover socket file (a previous daemon that did not clean up); refuse to remove anything else. */
+function removeStaleSocket(path: string): void {
+  let st: ReturnType<typeof lstatSync>;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; choose another --socket path`);
+  unlinkSync(path);
+}
+
+export async function listenXenstoreSocket(
+  daemon: XenstoreDaemon,
+  path: string,
+  options: SocketServerOptions = {},
+): Promise<XsSocketServer> {
+  removeStaleSocket(path);
+  const sockets = new Set<net.Socket>();
+  let clientSeq = 0;
+  const server = net.createServer((socket) => {
+    const label = `socket#${++clientSeq}`;
+    let clientGone = false;
+    sockets.add(socket);
+    const conn = daemon.connect({
+      domid: 0,
+      privileged: true,
+      label,
+      // The kernel buffers what write() cannot send now, so every message counts as taken.
+      send: (msg) => {
+        if (!socket.destroyed) socket.write(msg);
+        return true;
+      },
+      onClose: (reason) => {
+        if (!clientGone) options.log?.(`${label}: closed by xenstored (${reason})`);
+        socket.destroy();
+      },
+    });
+    options.log?.(`${label}: connected`);
+    socket.on('data', (chunk: Buffer) =>
+      conn.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
+    );
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => {
+      sockets.delete(socket);
+      clientGone = true;
+      if (!conn.closed) {
+        daemon.disconnect(conn, 'client closed the socket');
+        options.log?.(`${label}: disconnected`);
+      }
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    path,
+    get clients() {
+      return sockets.size;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => {
+          try {
+            unlinkSync(path);
+          } catch {
+            // net.Server.close already removed it.
+          }
+          resolve();
+        });
+      }),
+  };
+}
