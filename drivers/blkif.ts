@@ -423,7 +423,9 @@ export function encodeIndirectSegments(pages: readonly DataView[], segments: rea
  */
 export function decodeIndirectSegments(pages: readonly DataView[], nrSegments: number): BlkifSegment[] {
   if (!Number.isInteger(nrSegments) || nrSegments < 0) {
-    throw new RangeError(`decodeIndirectSegments: nrSegments must be a non-negative integer, got ${nrSegments}`);
+    throw new RangeError(
+      `decodeIndirectSegments: nrSegments must be a non-negative integer, got ${nrSegments}`,
+    );
   }
   const capacity = pages.length * BLKIF_SEGMENTS_PER_INDIRECT_PAGE;
   const n = Math.min(nrSegments, capacity);
