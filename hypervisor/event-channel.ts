@@ -123,7 +123,10 @@ export class EventChannels {
 
   /** Lock two domains' tables in slot order (once if they are the same). */
   private lock2(a: number, b: number): void {
-    if (a === b) return this.lock(a);
+    if (a === b) {
+      this.lock(a);
+      return;
+    }
     this.lock(Math.min(a, b));
     this.lock(Math.max(a, b));
   }
@@ -297,7 +300,7 @@ export class EventChannels {
   /** send_global_virq: to the domain that handles it (the hardware domain, d0, by default). */
   sendGlobalVirq(virq: number): void {
     const handler = Atomics.load(this.s.ctl, H_GLOBAL_VIRQ_BASE + virq);
-    const slot = this.slotOfLive(handler < 0 ? 0 : handler);
+    const slot = this.slotOfLive(Math.max(handler, 0));
     if (slot >= 0 && this.s.field(slot, DF_STATE) === DS_ALIVE) this.sendVirq(slot, virq);
   }
 
