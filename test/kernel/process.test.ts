@@ -69,10 +69,10 @@ describe('processes', () => {
         { name: 'tapdisk' },
       );
       const status = await k.processes.waitExit(proc);
-      return { status, ps: k.processes.ps().map((row) => `${row.pid} ${row.ppid} ${row.state}`) };
+      return { status, ps: k.processes.ps().map((row) => `${row.pid} ${row.ppid} ${row.name}`) };
     });
     expect(r.status).toEqual({ code: 7, wstatus: 7 << 8 });
-    expect(r.ps).toEqual(['101 1 S']);
+    expect(r.ps).toEqual(['101 1 orphan']);
     // exit_mm first (the mapping's reference goes), then exit_files in descriptor order.
     expect(log).toEqual(['vm_close', 'release /dev/a', 'release /dev/b']);
   });
