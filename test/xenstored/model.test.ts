@@ -36,13 +36,14 @@ const permLists = fc.constantFrom(
   ['n0', 'r1', 'w2'],
 );
 
-type Op =
+type NodeOp =
   | { k: 'write'; dom: number; path: string; value: string; tx: boolean }
   | { k: 'mkdir' | 'read' | 'rm' | 'dir'; dom: number; path: string; tx: boolean }
-  | { k: 'perms'; dom: number; path: string; perms: string[]; tx: boolean }
-  | { k: 'start' | 'commit' | 'abort'; dom: number };
+  | { k: 'perms'; dom: number; path: string; perms: string[]; tx: boolean };
+type TxControl = { k: 'start' | 'commit' | 'abort'; dom: number };
+type Op = NodeOp | TxControl;
 
-const op: fc.Arbitrary<Op> = fc.oneof(
+const op = fc.oneof(
   fc.record({
     k: fc.constant('write' as const),
     dom: fc.constantFrom(...DOMS),
@@ -69,7 +70,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   }),
 );
 
-function attempt(f: () => string | undefined): string {
+function attempt(f: () => string | undefined | void): string {
   try {
     return f() ?? 'OK';
   } catch (e) {
@@ -83,7 +84,7 @@ interface OpenTx {
   snapshot: ModelTree;
   /** Model version of the live tree when the transaction started. */
   startVersion: number;
-  ops: Op[];
+  ops: NodeOp[];
 }
 
 describe('xenstored agrees with a reference model (fast-check)', () => {
@@ -104,29 +105,30 @@ describe('xenstored agrees with a reference model (fast-check)', () => {
           modelSetPerms(live, `/local/domain/${d}`, [`n${d}`], 0);
         }
         const open = new Map<number, OpenTx>();
-        const apply = (t: ModelTree, o: Op): string => {
+        const apply = (t: ModelTree, o: NodeOp): string => {
           if (o.k === 'write') return modelWrite(t, o.path, o.value, o.dom);
           if (o.k === 'mkdir') return modelWrite(t, o.path, undefined, o.dom);
           if (o.k === 'read') return modelRead(t, o.path, o.dom);
           if (o.k === 'dir') return modelDirectory(t, o.path, o.dom);
           if (o.k === 'rm') return modelRm(t, o.path, o.dom);
           if (o.k === 'perms') return modelSetPerms(t, o.path, o.perms, o.dom);
-          throw new Error(o.k);
+          throw new Error(`unknown op ${o.k}`);
         };
-        for (const o of ops) {
-          const c = clients.get(o.dom)!;
+        for (const step of ops) {
+          const c = clients.get(step.dom)!;
+          const o = step as NodeOp;
           const txo = open.get(o.dom);
-          if (o.k === 'start') {
+          if (step.k === 'start') {
             if (txo) continue;
             const id = c.transactionStart();
             open.set(o.dom, { id, snapshot: cloneModel(live), startVersion: version, ops: [] });
             continue;
           }
-          if (o.k === 'commit' || o.k === 'abort') {
+          if (step.k === 'commit' || step.k === 'abort') {
             if (!txo) continue;
             open.delete(o.dom);
-            const got = attempt(() => c.transactionEnd(txo.id, o.k === 'commit'));
-            if (o.k === 'abort') {
+            const got = attempt(() => c.transactionEnd(txo.id, step.k === 'commit'));
+            if (step.k === 'abort') {
               expect(got).toBe('OK');
               continue;
             }
@@ -150,7 +152,8 @@ describe('xenstored agrees with a reference model (fast-check)', () => {
             if (o.k === 'read') return c.read(o.path, tx);
             if (o.k === 'dir') return c.directory(o.path, tx).join(',');
             if (o.k === 'rm') return c.rm(o.path, tx);
-            return c.setPerms(o.path, o.perms.map(parsePerm), tx);
+            if (o.k === 'perms') return c.setPerms(o.path, o.perms.map(parsePerm), tx);
+            throw new Error(`unknown op ${o.k}`);
           });
           if (inTx) {
             expect(got, `${JSON.stringify(o)} in transaction`).toBe(apply(txo.snapshot, o));
