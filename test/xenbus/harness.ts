@@ -1,6 +1,6 @@
 // Builds a sim host for xenbus tests: dom0 (xenstored + ring transport + dom0 xenbus) and guests.
-import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
-import { createSimEngine } from '../../emulator/runtime/sim.js';
+import { createEngine } from '../../emulator/runtime/create-engine.js';
+import type { Controller, Engine, RunResult } from '../../emulator/runtime/engine.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
 
@@ -8,6 +8,8 @@ export interface HostOptions {
   seed?: number;
   guests?: number[];
   guestConfig?: Record<string, unknown>;
+  /** 'threads' runs dom0 and each guest in its own worker (time scaled by 0.01). */
+  engine?: 'sim' | 'threads';
 }
 
 export async function runHost<T>(
@@ -15,7 +17,23 @@ export async function runHost<T>(
   opts: HostOptions = {},
 ): Promise<RunResult<T>> {
   const guests = opts.guests ?? [1];
-  const engine = createSimEngine({ seed: opts.seed ?? 1 });
+  const engine: Engine =
+    opts.engine === 'threads'
+      ? createEngine('threads', { timeScale: 0.01 })
+      : createEngine('sim', { seed: opts.seed ?? 1 });
+  try {
+    return await build(engine, guests, body, opts);
+  } finally {
+    await engine.close();
+  }
+}
+
+async function build<T>(
+  engine: Engine,
+  guests: number[],
+  body: (ctl: Controller) => Promise<T>,
+  opts: HostOptions,
+): Promise<RunResult<T>> {
   for (const g of guests) engine.addShared(`xs-ring-${g}`, new SharedArrayBuffer(4096));
   await engine.addDomain({ domid: 0, name: 'dom0', module: fixture('xs-dom0'), config: { guests } });
   for (const g of guests) {
