@@ -49,22 +49,34 @@ describe('GNTTABOP_map_grant_ref', () => {
   const cases: Case[] = [
     {
       name: 'writable host map of a writable grant',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, x.page), {}),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.page);
+        return {};
+      },
       status: GNTST_okay,
     },
     {
       name: 'read-only map of a read-only grant',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, x.page, true), { flags: GNTMAP_host_map | GNTMAP_readonly }),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.page, true);
+        return { flags: GNTMAP_host_map | GNTMAP_readonly };
+      },
       status: GNTST_okay,
     },
     {
       name: 'device-only map',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, x.page), { flags: GNTMAP_device_map }),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.page);
+        return { flags: GNTMAP_device_map };
+      },
       status: GNTST_okay,
     },
     {
       name: 'neither host_map nor device_map',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, x.page), { flags: GNTMAP_readonly }),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.page);
+        return { flags: GNTMAP_readonly };
+      },
       status: GNTST_bad_gntref,
     },
     { name: 'unknown granting domain', prepare: () => ({ dom: 77 }), status: GNTST_bad_domain },
@@ -77,29 +89,43 @@ describe('GNTTABOP_map_grant_ref', () => {
     { name: 'entry not permit_access', prepare: () => ({}), status: GNTST_general_error },
     {
       name: 'entry granted to another domain',
-      prepare: (x) => (x.raw.grant(8, 0, x.page), {}),
+      prepare: (x) => {
+        x.raw.grant(8, 0, x.page);
+        return {};
+      },
       status: GNTST_general_error,
     },
     {
       name: 'write map of a read-only grant',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, x.page, true), {}),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.page, true);
+        return {};
+      },
       status: GNTST_general_error,
     },
     {
       name: 'sub_page entry (type mismatch)',
-      prepare: (x) => (
-        x.raw.grant(8, x.b.domid, x.page), x.raw.setFlags(8, GTF_permit_access | 0x100 | 2), {}
-      ),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.page);
+        x.raw.setFlags(8, GTF_permit_access | 0x100 | 2);
+        return {};
+      },
       status: GNTST_general_error,
     },
     {
       name: 'frame not owned by the granter',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, x.other), {}),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, x.other);
+        return {};
+      },
       status: GNTST_bad_page,
     },
     {
       name: 'frame beyond machine memory',
-      prepare: (x) => (x.raw.grant(8, x.b.domid, 0xfffff), {}),
+      prepare: (x) => {
+        x.raw.grant(8, x.b.domid, 0xfffff);
+        return {};
+      },
       status: GNTST_bad_page,
     },
   ];
