@@ -105,7 +105,7 @@ export class ScaledClock {
    * @param timeScale real ms per virtual ms (0.01: a virtual 5000 ms takes 50 real ms)
    */
   constructor(
-    readonly epoch: number,
+    public epoch: number,
     readonly timeScale: number,
   ) {
     if (!(timeScale > 0) || !Number.isFinite(timeScale)) {

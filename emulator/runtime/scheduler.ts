@@ -160,6 +160,11 @@ export interface SchedulerPolicy {
   taskFailed(task: SchedTask, error: unknown): void;
   /** A blocked task got what it waited for (not a timer): used to end a stall by a wake. */
   unblocked?(task: SchedTask): void;
+  /**
+   * Asked before each resume; true means "not now": the policy calls dispatch() again later (threads
+   * lets the event loop in every so often).
+   */
+  beforeResume?(): boolean;
   /** A timer fired (sim: ends a stall when it is the one that breaks it). */
   timerFired?(timer: Timer, task: SchedTask | undefined): void;
 }
@@ -299,6 +304,7 @@ export class Scheduler {
     this.busy = true;
     this.running = undefined;
     for (;;) {
+      if (this.runQueue.size > 0 && this.policy.beforeResume?.() === true) return;
       const t = this.runQueue.take();
       if (this.halted) return;
       if (t !== undefined) {

@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, test } from 'vitest';
+import { createEngine } from '../../emulator/runtime/create-engine.js';
+import type { Engine } from '../../emulator/runtime/engine.js';
+import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
+
+const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
+
+let engines: Engine[] = [];
+afterEach(async () => {
+  await Promise.all(engines.map((e) => e.close()));
+  engines = [];
+});
+
+function make(kind: 'sim' | 'threads', watchdogMs = 50): Engine {
+  const e =
+    kind === 'sim' ? createEngine('sim', { seed: 5 }) : createEngine('threads', { timeScale: 1, watchdogMs });
+  engines.push(e);
+  return e;
+}
+
+describe('threads engine', () => {
+  test('two workers ping-pong 10,000 times through a shared Int32Array and kicks', async () => {
+    const engine = make('threads');
+    const ball = new SharedArrayBuffer(4);
+    engine.addShared('ball', ball);
+    await engine.addDomain({
+      domid: 1,
+      name: 'ping',
+      module: fixture('pingpong'),
+      config: { peer: 2, parity: 0 },
+    });
+    await engine.addDomain({
+      domid: 2,
+      name: 'pong',
+      module: fixture('pingpong'),
+      config: { peer: 1, parity: 1 },
+    });
+    const r = await engine.run(async (ctl) => {
+      let pong: unknown;
+      const q = ctl.env.waitQueue('pong');
+      ctl.env.spawn('pong', async () => {
+        pong = await ctl.call(2, 'play', 20_000);
+        q.wakeAll();
+      });
+      const ping = await ctl.call(1, 'play', 20_000);
+      await ctl.env.wait(q, () => pong !== undefined, { what: 'pong to finish' });
+      return [ping, pong];
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.outcome).toBe('completed');
+    expect(r.value).toEqual([10_000, 10_000]);
+    expect(new Int32Array(ball)[0]).toBe(20_000);
+    expect(r.stalls).toEqual([]);
+  });
+
+  test('call errors propagate with the same message and name', async () => {
+    const engine = make('threads');
+    await engine.addDomain({ domid: 1, name: 'f', module: fixture('failing') });
+    const r = await engine.run(async (ctl) => {
+      const out: string[] = [];
+      for (const m of ['explode', 'nosuch']) {
+        try {
+          await ctl.call(1, m, 'disk');
+        } catch (e) {
+          out.push(`${(e as Error).name}: ${(e as Error).message}`);
+        }
+      }
+      out.push(JSON.stringify(await ctl.call(1, 'echo', { a: [1, 2] })));
+      return out;
+    });
+    expect(r.value).toEqual([
+      'RangeError: bad disk',
+      "Error: call: dom1 has no method 'nosuch' (methods: explode, echo)",
+      '{"a":[1,2]}',
+    ]);
+  });
+
+  test('a domain whose module lacks the boot export is refused precisely', async () => {
+    const engine = make('threads');
+    await expect(
+      engine.addDomain({ domid: 4, name: 'x', module: fixture('failing'), exportName: 'nope' }),
+    ).rejects.toThrow(`addDomain dom4: ${fixture('failing')} has no function export 'nope'`);
+  });
+});
+
+describe('cross-worker stalls, and the same verdicts in both engines', () => {
+  async function cycleRun(kind: 'sim' | 'threads', timeoutMs?: number) {
+    const engine = make(kind);
+    engine.addShared('flags', new SharedArrayBuffer(8));
+    await engine.addDomain({
+      domid: 1,
+      name: 'a',
+      module: fixture('cycle'),
+      config: { me: 0, peer: 2, timeoutMs },
+    });
+    await engine.addDomain({ domid: 2, name: 'b', module: fixture('cycle'), config: { me: 1, peer: 1 } });
+    return engine.run(async (ctl) => {
+      let second: unknown;
+      const q = ctl.env.waitQueue('second');
+      ctl.env.spawn('second', async () => {
+        second = await ctl.call(2, 'run');
+        q.wakeAll();
+      });
+      const first = await ctl.call(1, 'run');
+      await ctl.env.wait(q, () => second !== undefined, { what: 'second call' });
+      return [first, second];
+    });
+  }
+
+  test('a cross-worker cycle with no timeout is a deadlock naming both links', async () => {
+    const [sim, threads] = [await cycleRun('sim'), await cycleRun('threads')];
+    expect(threads.outcome).toBe('deadlock');
+    expect(threads.stalls).toHaveLength(1);
+    const verdict = chainVerdict(threads.stalls[0]);
+    expect(verdict).toEqual({
+      links: [
+        { holder: 'host/controller', waitsFor: 'dom1.run to return' },
+        { holder: 'dom1/run', waitsFor: 'flag of dom2' },
+        { holder: 'dom2/run', waitsFor: 'flag of dom1' },
+      ],
+      cycle: true,
+    });
+    expect(sim.outcome).toBe(threads.outcome);
+    expect(chainVerdict(sim.stalls[0])).toEqual(verdict);
+  });
+
+  test('with a timeout on one side the watchdog reports a stall that the timeout breaks', async () => {
+    const threads = await cycleRun('threads', 1000);
+    const sim = await cycleRun('sim', 1000);
+    expect(threads.outcome).toBe('completed');
+    expect(threads.value).toEqual(['timeout', 'ok']);
+    expect(threads.stalls).toHaveLength(1);
+    const s = threads.stalls[0];
+    expect(chainVerdict(s)).toEqual(chainVerdict(sim.stalls[0]));
+    expect(chainVerdict(s).links.map((l) => l.holder)).toEqual(['dom1/run', 'dom2/run']);
+    expect(s.brokenBy?.timer).toBe('peer flag timeout');
+    expect(s.end?.by).toBe('timeout');
+    expect(threads.endTime).toBeGreaterThanOrEqual(1000);
+    expect(threads.trace.filter((e) => e.kind.startsWith('stall')).map((e) => e.kind)).toEqual([
+      'stall',
+      'stall-end',
+    ]);
+  });
+});
