@@ -166,6 +166,13 @@ export class XenstoredRingTransport {
 
   private closed(ring: DomainRing, reason: string): void {
     if (ring.dead) return;
+    // RELEASE (the daemon says "domain N released"): the domain is going; nothing to report to it.
+    if (/released/.test(reason)) {
+      ring.dead = true;
+      ring.out = undefined;
+      if (this.rings.get(ring.domid) === ring) this.rings.delete(ring.domid);
+      return;
+    }
     // ignore_connection(): tell the guest why, through the error field.
     const err = /protocol/i.test(reason) ? XENSTORE_ERROR_PROTO : XENSTORE_ERROR_COMMS;
     this.kill(ring, err, reason);
