@@ -653,6 +653,13 @@ export class XenstoreDaemon implements ConnectionHost {
     return n && { value: n.value, perms: n.perms, children: [...n.children.keys()] };
   }
 
+  /** Every registered watch (canonical path), per connection. */
+  listWatches(): { connection: string; domid: number; path: string; token: string }[] {
+    return this.connections.flatMap((c) =>
+      c.watches.map((w) => ({ connection: c.label, domid: c.domid, path: w.node, token: w.token })),
+    );
+  }
+
   /** Nodes owned by a domain (its ACC_NODES count). */
   nodesOwnedBy(domid: number): number {
     return this.store.ownedBy(domid);

@@ -68,11 +68,12 @@ const op = fc.oneof(
     k: fc.constantFrom('start' as const, 'commit' as const, 'abort' as const),
     dom: fc.constantFrom(...DOMS),
   }),
-);
+) as fc.Arbitrary<Op>;
 
-function attempt(f: () => string | undefined | void): string {
+function attempt(f: () => unknown): string {
   try {
-    return f() ?? 'OK';
+    const r = f();
+    return typeof r === 'string' ? r : 'OK';
   } catch (e) {
     if (e instanceof XsError) return e.errno;
     throw e;

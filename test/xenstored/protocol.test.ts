@@ -290,7 +290,14 @@ describe('xenstored protocol: quotas (C xenstored defaults, dom0 exempt)', () =>
     const rig = new ProtocolRig({ quotas: { outstanding: 2 } }, ['d0']);
     const delivered: Uint8Array[] = [];
     let open = false;
-    const g = rig.xs.connect({ domid: 5, send: (m) => (open ? (delivered.push(m), true) : false) });
+    const g = rig.xs.connect({
+      domid: 5,
+      send: (m) => {
+        if (!open) return false;
+        delivered.push(m);
+        return true;
+      },
+    });
     const one = new Uint8Array([...header(XsType.GET_DOMAIN_PATH, 2), ...nulStrings('5')]);
     for (let i = 0; i < 5; i++) g.receive(one);
     expect(g.outstanding).toBe(2);
