@@ -1,0 +1,20 @@
+/**
+ * `npm run bench`: every figure measured in one run, each with its ratio to the transport limit (a).
+ * Not part of the tests: speed is measured here, never asserted.
+ */
+import { type BenchCase, type Figure, formatTable, runCases } from './harness.js';
+import { measureTransportLimit } from './transport-limit.js';
+
+export const TRANSPORT_LIMIT = 'transport limit: 32-slot ring + 4 KiB copy';
+
+export function benchCases(): BenchCase[] {
+  return [{ name: TRANSPORT_LIMIT, unit: 'ops/s', run: () => measureTransportLimit() }];
+}
+
+export async function runBench(options: { json: boolean; log: (line: string) => void }): Promise<Figure[]> {
+  const progress = options.json ? () => {} : (line: string) => options.log(line);
+  const figures = await runCases(benchCases(), progress);
+  if (options.json) options.log(JSON.stringify(figures, null, 2));
+  else for (const line of formatTable(figures)) options.log(line);
+  return figures;
+}
