@@ -21,6 +21,7 @@ import {
   GNTTABOP_transfer,
   type GnttabCopy,
   type GnttabMapGrantRef,
+  type GnttabUnmapGrantRef,
   GTF_PWT,
   GTF_permit_access,
   GTF_reading,
@@ -327,7 +328,7 @@ describe('GNTTABOP_unmap_grant_ref', () => {
     x.raw.grant(8, x.b.domid, x.page);
     const m = x.b.hc.mapGrantRef({ hostAddr: 0x5000, flags, ref: 8, dom: x.a.domid });
     expect(m.status).toBe(GNTST_okay);
-    const op = {
+    const op: GnttabUnmapGrantRef = {
       hostAddr: host,
       devBusAddr: dev === 'bus' ? (m.devBusAddr as number) : (dev as number),
       handle: m.handle as number,
