@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { xenstoredCommand } from './commands/xenstored.js';
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -19,6 +20,7 @@ export async function main(argv: string[]): Promise<number> {
     .usage('$0 <command> [options]\n\nAn emulator of the Xen paravirtual block path.')
     .version(packageVersion())
     .strict()
+    .command(xenstoredCommand)
     .demandCommand(1, 'Name a command; see the list above.')
     .recommendCommands()
     .help()
