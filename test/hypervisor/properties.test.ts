@@ -7,6 +7,7 @@ import {
   GNTCOPY_dest_gref,
   GNTCOPY_source_gref,
   GNTST_okay,
+  type GnttabCopy,
   GTF_permit_access,
   GTF_reading,
   GTF_readonly,
@@ -128,7 +129,7 @@ describe('grant table properties', () => {
             const g = granted.get(c.ref);
             const me = mappers[c.by];
             const before = raw.flags(c.ref);
-            const op = {
+            const op: GnttabCopy = {
               source: c.write
                 ? { gmfn: scratch[c.by], domid: DOMID_SELF, offset: 0 }
                 : { ref: c.ref, domid: a.domid, offset: c.offset },
