@@ -32,6 +32,8 @@ export class SchedTask implements Task {
   resumeFn: (() => void) | undefined;
   timer: Timer | undefined;
   timedOut = false;
+  /** Woken by a background timer: its next resume is housekeeping, not progress. */
+  backgroundWake = false;
   /** How traces name the task within its domain. */
   readonly traceName: string;
   /** Set when the task ends: its result promise settles through these. */
@@ -182,8 +184,10 @@ export class Scheduler {
   readonly bgTimers = new TimerHeap();
   readonly live = new Set<SchedTask>();
   running: SchedTask | undefined;
-  /** Task switches so far (the watchdog's progress counter in threads). */
+  /** Task switches so far. */
   steps = 0;
+  /** Switches that resumed a task from a background sleep (housekeeping). */
+  backgroundSteps = 0;
   private busy = true; // nothing dispatches until start()
   private halted = false;
   private nextId = 1;
@@ -198,6 +202,11 @@ export class Scheduler {
     this.runQueue = options.runQueue;
     this.policy = options.policy;
     this.maxSteps = options.maxSteps ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Switches that count as progress for the threads watchdog (housekeeping left out). */
+  get progressSteps(): number {
+    return this.steps - this.backgroundSteps;
   }
 
   get runnableCount(): number {
@@ -314,6 +323,10 @@ export class Scheduler {
           this.policy.idle();
           return;
         }
+        if (t.backgroundWake) {
+          t.backgroundWake = false;
+          this.backgroundSteps++;
+        }
         t.state = 'running';
         const resume = t.resumeFn!;
         t.resumeFn = undefined;
@@ -412,6 +425,7 @@ export class Scheduler {
     task.blockKind = kind;
     const timer = this.addTimer(at, kind, task, () => {
       this.policy.timerFired?.(timer, task);
+      task.backgroundWake = background;
       this.wake(task);
     });
     await this.block(task);

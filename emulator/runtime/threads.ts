@@ -363,7 +363,7 @@ class ThreadsEngine implements Engine {
   private watch(): void {
     if (this.finished) return;
     const statuses = [...this.workers.values()].map((rec) => ({ rec, st: rec.slot.read() }));
-    let signature = `${this.host.sched.steps}`;
+    let signature = `${this.host.sched.progressSteps}`;
     for (const { st } of statuses) signature += `,${st.progress}`;
     const realNow = ScaledClock.realNow();
     if (signature !== this.lastSignature) {

@@ -41,7 +41,7 @@ const runner = new RealtimeRunner(clock, (task, e) => {
 const env = new DomainEnv(domid, 'threads', runner.sched, sink, Math.random);
 const kicker = sharedKicker(kicks, new Int32Array(init.present));
 
-const progress = (): number => runner.sched.steps + received + kicksTaken;
+const progress = (): number => runner.sched.progressSteps + received + kicksTaken;
 let kickSeen = (): number => Atomics.load(kicks, domid);
 
 const isIdle = (): boolean => runner.sched.running === undefined && runner.sched.runnableCount === 0;

@@ -142,3 +142,26 @@ describe('cross-worker stalls, and the same verdicts in both engines', () => {
     ]);
   });
 });
+
+describe('threads watchdog and housekeeping', () => {
+  test('background sleeps do not keep a deadlocked run alive; plain sleeps are not stalls', async () => {
+    const engine = make('threads', 60);
+    const r = await engine.run(async ({ env }) => {
+      env.spawn(
+        'purge',
+        async () => {
+          for (;;) await env.sleep(5, { background: true, what: 'purge interval' });
+        },
+        { daemon: true },
+      );
+      await env.sleep(150); // longer than the watchdog period: idleness, not a stall
+      await env.wait(env.waitQueue('never'), () => false, { what: 'a wake that never comes' });
+    });
+    expect(r.outcome).toBe('deadlock');
+    expect(r.stalls).toHaveLength(1);
+    expect(r.stalls[0].chain).toEqual([
+      { holder: expect.stringMatching(/^host\/controller#\d+$/), waitsFor: 'a wake that never comes' },
+    ]);
+    expect(r.endTime).toBeGreaterThanOrEqual(150);
+  });
+});

@@ -75,7 +75,9 @@ describe('followChain', () => {
       cycle: true,
     },
   ])('$name', ({ graph, links, cycle }) => {
-    expect(followChain(Object.keys(graph)[0], table(graph as unknown as Record<string, WaitNode | null>))).toEqual({
+    expect(
+      followChain(Object.keys(graph)[0], table(graph as unknown as Record<string, WaitNode | null>)),
+    ).toEqual({
       chain: links,
       cycle,
     });
