@@ -410,3 +410,45 @@ describe('upcalls, calls and errors', () => {
     ]);
   });
 });
+
+describe('guards', () => {
+  test('maxSteps ends a livelock with an error', async () => {
+    const engine = createSimEngine({ seed: 1, maxSteps: 1000 });
+    const r = await engine.run(async ({ env }) => {
+      for (;;) await env.yield();
+    });
+    expect(r.outcome).toBe('error');
+    expect(r.error?.message).toBe('sim: more than 1000 task switches (maxSteps) at t=0 ms');
+  });
+
+  test.each([
+    [{ seed: 1.5 }, 'createSimEngine: seed must be a safe integer, got 1.5'],
+    [{ seed: 1, maxSteps: 0 }, 'createSimEngine: maxSteps must be a positive integer, got 0'],
+  ])('bad options %j are refused', (opts, msg) => {
+    expect(() => createSimEngine(opts)).toThrow(msg);
+  });
+
+  test.each([
+    [
+      { domid: -1, name: 'x', module: 'file:///x.ts' },
+      'addDomain: domid must be an integer in 0..32751, got -1',
+    ],
+    [
+      { domid: 1, name: '', module: 'file:///x.ts' },
+      'addDomain dom1: name must be a non-empty string, got ""',
+    ],
+    [
+      { domid: 1, name: 'x', module: './x.ts' },
+      'addDomain dom1: module must be a file URL (file:///...), got "./x.ts"',
+    ],
+  ])('bad domain spec %j is refused', async (spec, msg) => {
+    await expect(createSimEngine({ seed: 1 }).addDomain(spec)).rejects.toThrow(msg);
+  });
+
+  test('a wait without a description is refused', async () => {
+    const r = await createSimEngine({ seed: 1 }).run(async ({ env }) => {
+      await env.wait(env.waitQueue('q'), () => false, { what: '' });
+    });
+    expect(r.error?.message).toBe('wait: options.what must say what is awaited, got ""');
+  });
+});
