@@ -1,0 +1,325 @@
+/**
+ * The typed scenario model: what `loadScenarioFile`, `parseScenario` and `scenario()` return after
+ * validation. Sizes are bytes, durations are milliseconds (`Millis`), defaults are filled in.
+ *
+ * The file language is in the project's scenario brief; where it was silent these choices hold:
+ * - Required top-level keys: `name` ([a-z0-9-]+), `description` (non-empty) and `steps` (at least one).
+ *   `host`, `domains`, `versions` and `expect` may be left out.
+ * - Version values may be written unquoted; the text as written is used, so `libxl: 4.1` is "4.1"
+ *   (not the number 4.1) and `blkback: 2012` is "2012".
+ * - Names: domains match [A-Za-z0-9_.-]+ and may not be `dom0` or `Domain-0` (dom0 always exists and
+ *   is named `dom0` where a domain may be dom0: `fault.lose-event.domain`, `expect.log[].domain`).
+ *   Images are relative file names without `..` segments. Both are unique; so are step labels.
+ * - Guest disk offsets, lengths, `fio.bs` and `fio.size` are multiples of 512 (blkif addresses sectors);
+ *   memory sizes are multiples of 4KiB (pages).
+ * - Patterns are defined in pattern.ts; `fill: random` means `random:0`; image `fill` takes any pattern.
+ * - `fio`: `rw` is one of fio's read, write, randread, randwrite, rw, randrw; at most one of `count`
+ *   (number of I/Os) and `duration`; with neither it does one pass over `size` (size / bs I/Os).
+ *   `verify` defaults to false; `iodepth` to 1 (1..1024).
+ * - Actions that take no disk (`shutdown`, `crash`) accept `{}`, nothing (`shutdown:`), or their options.
+ * - `wait` takes exactly one of `time`, `xenstore` (with `value` = wait for that value, `absent: true` =
+ *   wait until the node is gone, neither = wait until it exists) or `domain` + `state`. Without `timeout`
+ *   a wait has none; if nothing can progress the run reports a stall.
+ * - xenstore paths are absolute, made of [A-Za-z0-9_@-] segments (xenstored's rule), at most 3072 chars.
+ *   Values written or expected may be numbers in the file; their text as written is used.
+ * - `fault`: `kill-tapdisk.signal` is a signal name with or without SIG (default KILL); `kill-tapdisk.minor`
+ *   picks the tapdisk serving that minor (default: every tapdisk). `fail-image.error` is an errno name
+ *   (default EIO) and `after` the number of I/Os that succeed first (default 0). `lose-event.count`
+ *   defaults to 1; without `port` the next `count` notifications to the domain are lost.
+ * - Text matchers (`expect.stall.chain`, `expect.stall.broken-by`, `expect.log[].contains`) are
+ *   substrings, or regular expressions when written `/source/flags`.
+ * - `expect.stall: none` means no stall at all; a stall map means "count stalls (default: at least one)
+ *   whose chain holders match the entries in order". `expect.domains.<state>` is the exact set of guests
+ *   in that state at the end; states left out are not checked.
+ * - A step may not carry both `expect-error` (it must fail) and `may-fail` (it may fail).
+ * - YAML: one document per file; aliases are allowed (expanded); merge keys (`<<`) are not; duplicate
+ *   keys are errors. When the YAML does not parse, only syntax errors are reported (the tree is unsure).
+ */
+
+import type { Millis } from '../runtime/engine.js';
+import type { SourcePos } from './errors.js';
+import type { Pattern } from './pattern.js';
+
+export type { SourcePos } from './errors.js';
+export type { Pattern } from './pattern.js';
+
+export const LIBXL_VERSIONS = ['4.1', '4.2-pre', '4.2', 'xend'] as const;
+export const BLKTAP_KERNEL_VERSIONS = ['2010-06', '2010-08'] as const;
+export const TAPDISK_VERSIONS = ['xen-4.1', 'xapi'] as const;
+export const BLKBACK_VERSIONS = ['2012', '2013', '2014', '2017'] as const;
+export const BLKFRONT_VERSIONS = ['2012', '2016'] as const;
+export const TAP_CTL_VERSIONS = ['xen', 'xapi'] as const;
+
+export type LibxlVersion = (typeof LIBXL_VERSIONS)[number];
+export type BlktapKernelVersion = (typeof BLKTAP_KERNEL_VERSIONS)[number];
+export type TapdiskVersion = (typeof TAPDISK_VERSIONS)[number];
+export type BlkbackVersion = (typeof BLKBACK_VERSIONS)[number];
+export type BlkfrontVersion = (typeof BLKFRONT_VERSIONS)[number];
+export type TapCtlVersion = (typeof TAP_CTL_VERSIONS)[number];
+
+/** Behaviour switches that existed in real history (teardown.md §3.6-3.8, §4 C7-C9, §6). */
+export interface Versions {
+  /** Teardown order: 4.1 (destroy tapdisk before xs_rm), 4.2-pre (before waiting for Closed), 4.2 (fixed), xend. */
+  libxl: LibxlVersion;
+  /** blktap2 gendisk destroy: 2010-06 fails with EBUSY, 2010-08 (546b11c) blocks in ring release. */
+  blktapKernel: BlktapKernelVersion;
+  /** xen-4.1 goes straight to munmap on DETACH; xapi loops on REMOVE_DEVICE (fa28881). */
+  tapdisk: TapdiskVersion;
+  /** tapdisk replies to DETACH before tearing down (teardown.md §3.7). */
+  tapdiskReplyBeforeTeardown: boolean;
+  /** 2012 disconnects on fe Closing and waits in xenwatch; 2013 (C7); 2014 defers (C8); 2017 inflight/EBUSY (C9). */
+  blkback: BlkbackVersion;
+  /** 2012 refuses to close while the disk is open; 2016 marks the device dead. */
+  blkfront: BlkfrontVersion;
+  tapCtl: TapCtlVersion;
+}
+
+export const DEFAULT_VERSIONS: Readonly<Versions> = {
+  libxl: '4.2',
+  blktapKernel: '2010-08',
+  tapdisk: 'xen-4.1',
+  tapdiskReplyBeforeTeardown: false,
+  blkback: '2017',
+  blkfront: '2016',
+  tapCtl: 'xen',
+};
+
+export const IMAGE_FORMATS = ['raw', 'vhd', 'qcow2'] as const;
+export type ImageFormat = (typeof IMAGE_FORMATS)[number];
+
+export interface ImageSpec {
+  /** File name relative to the run's work dir. */
+  name: string;
+  size: number;
+  format: ImageFormat;
+  fill: Pattern;
+}
+
+export interface HostSpec {
+  memory: number;
+  images: ImageSpec[];
+}
+
+export const DOMAIN_ABIS = ['x86_64', 'x86_32'] as const;
+export type DomainAbi = (typeof DOMAIN_ABIS)[number];
+
+export interface DomainDecl {
+  name: string;
+  memory: number;
+  abi: DomainAbi;
+  /** xl disk specs as written; the xl disk parser checks them when the domain is created. */
+  disks: string[];
+}
+
+/** Where a step came from: its field path (`steps[2].steps[0]`) and, for files, its position. */
+export interface StepOrigin {
+  path: string;
+  file?: string;
+  line?: number;
+  column?: number;
+}
+
+export interface TimeBounds {
+  atLeast?: Millis;
+  atMost?: Millis;
+}
+
+/** Keys any step may carry. */
+export interface StepCommon {
+  at: StepOrigin;
+  label?: string;
+  reorderable: boolean;
+  expectElapsed?: TimeBounds;
+  expectError?: string;
+  mayFail: boolean;
+}
+
+export const FIO_RW = ['read', 'write', 'randread', 'randwrite', 'rw', 'randrw'] as const;
+export type FioRw = (typeof FIO_RW)[number];
+
+export type GuestAction =
+  | { kind: 'write'; disk: string; offset: number; length: number; pattern: Pattern }
+  | { kind: 'read'; disk: string; offset: number; length: number; verify?: Pattern }
+  | { kind: 'flush'; disk: string }
+  | { kind: 'discard'; disk: string; offset: number; length: number }
+  | {
+      kind: 'fio';
+      disk: string;
+      rw: FioRw;
+      bs: number;
+      iodepth: number;
+      size: number;
+      count?: number;
+      duration?: Millis;
+      verify: boolean;
+    }
+  | { kind: 'open'; disk: string }
+  | { kind: 'close'; disk: string }
+  | { kind: 'shutdown'; timeout?: Millis }
+  | { kind: 'crash' };
+
+export type GuestActionKind = GuestAction['kind'];
+export const GUEST_ACTIONS: readonly GuestActionKind[] = [
+  'write',
+  'read',
+  'flush',
+  'discard',
+  'fio',
+  'open',
+  'close',
+  'shutdown',
+  'crash',
+];
+
+export const DOMAIN_STATES = ['running', 'shutdown', 'dying', 'dead'] as const;
+export type DomainState = (typeof DOMAIN_STATES)[number];
+
+export type WaitCondition =
+  | { kind: 'time'; time: Millis }
+  | { kind: 'xenstore'; path: string; value?: string; absent: boolean; timeout?: Millis }
+  | { kind: 'domain'; domain: string; state: DomainState; timeout?: Millis };
+
+export type Fault =
+  | { kind: 'kill-tapdisk'; signal: string; minor?: number }
+  | { kind: 'stall-xenwatch'; for: Millis }
+  | { kind: 'slow-image'; image: string; delay: Millis }
+  | { kind: 'fail-image'; image: string; error: string; after: number }
+  | { kind: 'lose-event'; domain: string; port?: number; count: number }
+  | { kind: 'crash-domain'; domain: string };
+
+export type FaultKind = Fault['kind'];
+export const FAULT_KINDS: readonly FaultKind[] = [
+  'kill-tapdisk',
+  'stall-xenwatch',
+  'slow-image',
+  'fail-image',
+  'lose-event',
+  'crash-domain',
+];
+
+export interface XlStep extends StepCommon {
+  kind: 'xl';
+  command: string;
+}
+export interface TapCtlStep extends StepCommon {
+  kind: 'tap-ctl';
+  command: string;
+}
+export interface GuestStep extends StepCommon {
+  kind: 'guest';
+  guest: string;
+  action: GuestAction;
+}
+export interface XenstoreWriteStep extends StepCommon {
+  kind: 'xenstore-write';
+  path: string;
+  value: string;
+}
+export interface XenstoreReadStep extends StepCommon {
+  kind: 'xenstore-read';
+  path: string;
+  expect?: string;
+}
+export interface XenstoreRmStep extends StepCommon {
+  kind: 'xenstore-rm';
+  path: string;
+}
+export interface WaitStep extends StepCommon {
+  kind: 'wait';
+  wait: WaitCondition;
+}
+export interface FaultStep extends StepCommon {
+  kind: 'fault';
+  fault: Fault;
+}
+export interface RepeatStep extends StepCommon {
+  kind: 'repeat';
+  count: number;
+  steps: Step[];
+}
+export interface ParallelStep extends StepCommon {
+  kind: 'parallel';
+  steps: Step[];
+}
+
+export type Step =
+  | XlStep
+  | TapCtlStep
+  | GuestStep
+  | XenstoreWriteStep
+  | XenstoreReadStep
+  | XenstoreRmStep
+  | WaitStep
+  | FaultStep
+  | RepeatStep
+  | ParallelStep;
+
+export type StepKind = Step['kind'];
+export const STEP_KINDS: readonly StepKind[] = [
+  'xl',
+  'tap-ctl',
+  'guest',
+  'xenstore-write',
+  'xenstore-read',
+  'xenstore-rm',
+  'wait',
+  'fault',
+  'repeat',
+  'parallel',
+];
+
+export const REPEAT_MIN = 1;
+export const REPEAT_MAX = 1000;
+
+/** A substring, or a regular expression when the scenario wrote `/source/flags`. */
+export type TextMatcher =
+  | { kind: 'substring'; text: string }
+  | { kind: 'regex'; source: string; flags: string };
+
+export type StallExpectation =
+  | { kind: 'none' }
+  | { kind: 'chain'; chain: TextMatcher[]; brokenBy?: TextMatcher; count?: number };
+
+export type LogExpectation =
+  | { domain: string; contains: TextMatcher }
+  | { domain: string; notContains: TextMatcher };
+
+export interface DataExpectation {
+  image: string;
+  offset: number;
+  length: number;
+  pattern: Pattern;
+}
+
+export interface Expectations {
+  stall?: StallExpectation;
+  deadlock?: boolean;
+  /** Exact `tap-ctl list` rows (piped format) at the end. */
+  tapCtlList?: string[];
+  xenstoreAbsent?: string[];
+  /** path -> value. */
+  xenstore?: Record<string, string>;
+  /** state -> exact set of guests in it. */
+  domains?: Partial<Record<DomainState, string[]>>;
+  data?: DataExpectation[];
+  log?: LogExpectation[];
+  elapsed?: TimeBounds;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  cites?: string;
+  seed?: number;
+  versions: Versions;
+  host: HostSpec;
+  domains: DomainDecl[];
+  steps: Step[];
+  expect: Expectations;
+  /** Positions of every field, keyed by field path ("steps[3].guest"); empty for scenarios built in TS. */
+  source: { file?: string; positions: Record<string, SourcePos> };
+}
+
+/** The name dom0 goes by wherever a step or expectation may name it. */
+export const DOM0_NAME = 'dom0';
+export const RESERVED_DOMAIN_NAMES = ['dom0', 'Domain-0'] as const;
