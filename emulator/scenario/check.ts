@@ -41,17 +41,23 @@ export class Checker {
     what = 'key',
   ): Map<string, SEntry> {
     const found = new Map<string, SEntry>();
+    const suggested = new Set<string>();
     for (const entry of map.entries) {
-      if (allowed.includes(entry.key)) found.set(entry.key, entry);
-      else
-        this.fail(
-          keyPath(path, entry.key),
-          entry.keyPos,
-          `unknown ${what} "${entry.key}"${fixHint(entry.key, allowed)}`,
-        );
+      if (allowed.includes(entry.key)) {
+        found.set(entry.key, entry);
+        continue;
+      }
+      const close = suggest(entry.key, allowed);
+      if (close !== undefined) suggested.add(close);
+      this.fail(
+        keyPath(path, entry.key),
+        entry.keyPos,
+        `unknown ${what} "${entry.key}"${fixHint(entry.key, allowed)}`,
+      );
     }
     for (const key of required) {
-      if (!found.has(key)) {
+      // A misspelt key already says what is missing.
+      if (!found.has(key) && !suggested.has(key)) {
         const example = examples[key];
         this.fail(path, map, `missing "${key}"${example === undefined ? '' : ` (e.g. ${example})`}`);
       }
