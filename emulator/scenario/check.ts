@@ -12,6 +12,8 @@ export class Checker {
   constructor(readonly issues: IssueList) {}
 
   fail(path: string, at: SNode | SourcePos | undefined, message: string): undefined {
+    // A broken node was reported where it broke; a second message about it would only add noise.
+    if (at !== undefined && 'kind' in at && at.kind === 'scalar' && at.broken) return undefined;
     const pos = at === undefined ? undefined : 'kind' in at ? at.pos : at;
     this.issues.add(path, pos, message);
     return undefined;

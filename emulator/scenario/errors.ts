@@ -31,7 +31,24 @@ export function formatIssue(issue: ScenarioIssue): string {
   return where.join(': ');
 }
 
-/** Orders issues by position; issues without one keep their relative order after those that have one. */
+/** Compares field paths with their indexes as numbers: steps[2] before steps[10]. */
+function comparePaths(a: string, b: string): number {
+  const split = (p: string) => p.split(/(\d+)/);
+  const pa = split(a);
+  const pb = split(b);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    if (pa[i] === pb[i]) continue;
+    // Odd pieces are the digit runs.
+    if (i % 2 === 1) return Number(pa[i]) - Number(pb[i]);
+    return pa[i] < pb[i] ? -1 : 1;
+  }
+  return pa.length - pb.length;
+}
+
+/**
+ * Orders issues by position; issues without one (scenarios built in TypeScript) follow, ordered by
+ * field path with indexes compared as numbers. Equal keys keep their order.
+ */
 export function sortIssues(issues: readonly ScenarioIssue[]): ScenarioIssue[] {
   return issues
     .map((issue, index) => ({ issue, index }))
@@ -42,6 +59,10 @@ export function sortIssues(issues: readonly ScenarioIssue[]): ScenarioIssue[] {
       const ca = a.issue.column ?? 0;
       const cb = b.issue.column ?? 0;
       if (ca !== cb) return ca - cb;
+      if (a.issue.line === undefined) {
+        const byPath = comparePaths(a.issue.path, b.issue.path);
+        if (byPath !== 0) return byPath;
+      }
       return a.index - b.index;
     })
     .map((entry) => entry.issue);

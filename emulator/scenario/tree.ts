@@ -31,6 +31,8 @@ export interface SScalar {
   value: string | number | boolean | null;
   /** The text as written, for plain (unquoted) YAML scalars and for numbers given in TypeScript. */
   text?: string;
+  /** Stands for something already reported (a bad alias, an unsupported value); checks skip it. */
+  broken?: true;
 }
 
 export type SNode = SMap | SSeq | SScalar;
@@ -61,18 +63,18 @@ export function treeFromYaml(doc: Document, lineCounter: LineCounter, issues: Is
   const convert = (node: unknown, path: string, fallback: SourcePos | undefined, depth: number): SNode => {
     if (--budget < 0) {
       if (budget === -1) issues.add(path, fallback, 'too many nodes (aliases expand to more than 200000)');
-      return { kind: 'scalar', value: null, pos: fallback };
+      return { kind: 'scalar', value: null, pos: fallback, broken: true };
     }
     if (node === null || node === undefined) return { kind: 'scalar', value: null, pos: fallback };
     if (isAlias(node)) {
       const target = node.resolve(doc);
       if (target === undefined) {
         issues.add(path, posOf(node), `unknown alias *${node.source}; define it first with &${node.source}`);
-        return { kind: 'scalar', value: null, pos: posOf(node) };
+        return { kind: 'scalar', value: null, pos: posOf(node), broken: true };
       }
       if (depth > 64) {
         issues.add(path, posOf(node), `alias *${node.source} nests too deeply`);
-        return { kind: 'scalar', value: null, pos: posOf(node) };
+        return { kind: 'scalar', value: null, pos: posOf(node), broken: true };
       }
       const expanded = convert(target, path, posOf(node), depth + 1);
       // Errors inside an expanded alias point at the alias where it is used.
@@ -124,10 +126,10 @@ export function treeFromYaml(doc: Document, lineCounter: LineCounter, issues: Is
         return scalar;
       }
       issues.add(path, pos, `unsupported value ${String(value)}`);
-      return { kind: 'scalar', value: null, pos };
+      return { kind: 'scalar', value: null, pos, broken: true };
     }
     issues.add(path, fallback, 'unsupported YAML node');
-    return { kind: 'scalar', value: null, pos: fallback };
+    return { kind: 'scalar', value: null, pos: fallback, broken: true };
   };
 
   if (doc.contents === null) return undefined;
@@ -165,7 +167,7 @@ export function treeFromPlain(value: unknown, issues: IssueList): SNode {
     if (typeof node === 'object') {
       if (seen.has(node)) {
         issues.add(path, undefined, 'the object refers to itself (a cycle)');
-        return { kind: 'scalar', value: null };
+        return { kind: 'scalar', value: null, broken: true };
       }
       seen.add(node);
       try {
@@ -190,7 +192,7 @@ export function treeFromPlain(value: unknown, issues: IssueList): SNode {
       undefined,
       `unsupported value of type ${describeJsType(node)}; use strings, numbers, booleans, arrays and plain objects`,
     );
-    return { kind: 'scalar', value: null };
+    return { kind: 'scalar', value: null, broken: true };
   };
   return convert(value, '');
 }

@@ -938,7 +938,7 @@ class ScenarioValidator {
     const chain =
       chainNode &&
       c.each(chainNode, keyPath(path, 'chain'), '["libxl", "tapdisk"]', (item, p) => this.matcher(item, p));
-    if (chain !== undefined && chain.length === 0)
+    if (chainNode?.kind === 'seq' && chainNode.items.length === 0)
       c.fail(keyPath(path, 'chain'), chainNode, 'name at least one holder, e.g. ["tapdisk"]');
     const b = f.get('broken-by')?.value;
     const brokenBy = b && this.matcher(b, keyPath(path, 'broken-by'));
