@@ -9,11 +9,11 @@ import { isXenstoreError, XenstoreError } from './errors.js';
 import type { XsTransport } from './transport.js';
 import { type WatchCallback, type WatchOptions, XenbusWatch, type Xenwatch } from './xenwatch.js';
 import {
-  decodeString,
   encodeMessage,
   errorNameOf,
-  nulJoin,
-  nulSplit,
+  nulStrings,
+  splitReplyStrings,
+  utf8String,
   writePayload,
   XBT_NIL,
   type XsMessage,
@@ -73,11 +73,11 @@ export class XenbusClient {
 
   /** READ: the value as a string (UTF-8). ENOENT etc. are thrown. */
   async read(path: string, tx?: XsTransaction): Promise<string> {
-    return decodeString(await this.readBytes(path, tx));
+    return utf8String(await this.readBytes(path, tx));
   }
 
   async readBytes(path: string, tx?: XsTransaction): Promise<Uint8Array> {
-    const r = await this.request(XsType.READ, nulJoin([path]), tx, path);
+    const r = await this.request(XsType.READ, nulStrings(path), tx, path);
     return r.payload;
   }
 
@@ -96,17 +96,17 @@ export class XenbusClient {
   }
 
   async mkdir(path: string, tx?: XsTransaction): Promise<void> {
-    await this.request(XsType.MKDIR, nulJoin([path]), tx, path);
+    await this.request(XsType.MKDIR, nulStrings(path), tx, path);
   }
 
   async rm(path: string, tx?: XsTransaction): Promise<void> {
-    await this.request(XsType.RM, nulJoin([path]), tx, path);
+    await this.request(XsType.RM, nulStrings(path), tx, path);
   }
 
   /** DIRECTORY: child names. */
   async directory(path: string, tx?: XsTransaction): Promise<string[]> {
-    const r = await this.request(XsType.DIRECTORY, nulJoin([path]), tx, path);
-    return nulSplit(r.payload);
+    const r = await this.request(XsType.DIRECTORY, nulStrings(path), tx, path);
+    return splitReplyStrings(r.payload);
   }
 
   /** Linux xenbus_exists: true when DIRECTORY of the node succeeds. */
@@ -121,8 +121,8 @@ export class XenbusClient {
   }
 
   async getPerms(path: string, tx?: XsTransaction): Promise<string[]> {
-    const r = await this.request(XsType.GET_PERMS, nulJoin([path]), tx, path);
-    return nulSplit(r.payload);
+    const r = await this.request(XsType.GET_PERMS, nulStrings(path), tx, path);
+    return splitReplyStrings(r.payload);
   }
 
   /** SET_PERMS with permission strings such as "n0", "r3" (owner first). */
@@ -136,38 +136,43 @@ export class XenbusClient {
         );
       }
     }
-    await this.request(XsType.SET_PERMS, nulJoin([path, ...perms]), tx, path);
+    await this.request(XsType.SET_PERMS, nulStrings(path, ...perms), tx, path);
   }
 
   async getDomainPath(domid: number): Promise<string> {
-    const r = await this.request(XsType.GET_DOMAIN_PATH, nulJoin([String(domid)]), undefined, undefined);
-    return nulSplit(r.payload)[0] ?? '';
+    const r = await this.request(XsType.GET_DOMAIN_PATH, nulStrings(String(domid)), undefined, undefined);
+    return splitReplyStrings(r.payload)[0] ?? '';
   }
 
   /** INTRODUCE (dom0 only): tell xenstored about a domain's ring page and event channel. */
   async introduce(domid: number, gfn: number, evtchn: number): Promise<void> {
     await this.request(
       XsType.INTRODUCE,
-      nulJoin([String(domid), String(gfn), String(evtchn)]),
+      nulStrings(String(domid), String(gfn), String(evtchn)),
       undefined,
       undefined,
     );
   }
 
   async release(domid: number): Promise<void> {
-    await this.request(XsType.RELEASE, nulJoin([String(domid)]), undefined, undefined);
+    await this.request(XsType.RELEASE, nulStrings(String(domid)), undefined, undefined);
   }
 
   async isDomainIntroduced(domid: number): Promise<boolean> {
-    const r = await this.request(XsType.IS_DOMAIN_INTRODUCED, nulJoin([String(domid)]), undefined, undefined);
-    return nulSplit(r.payload)[0] === 'T';
+    const r = await this.request(
+      XsType.IS_DOMAIN_INTRODUCED,
+      nulStrings(String(domid)),
+      undefined,
+      undefined,
+    );
+    return splitReplyStrings(r.payload)[0] === 'T';
   }
 
   // ---- transactions ----------------------------------------------------------------------------
 
   async transactionStart(): Promise<XsTransaction> {
-    const r = await this.request(XsType.TRANSACTION_START, nulJoin(['']), undefined, undefined);
-    const text = nulSplit(r.payload)[0] ?? '';
+    const r = await this.request(XsType.TRANSACTION_START, nulStrings(''), undefined, undefined);
+    const text = splitReplyStrings(r.payload)[0] ?? '';
     const id = Number(text);
     if (!/^[0-9]+$/.test(text) || id === 0 || id > 0xffffffff) {
       throw new XenstoreError(
@@ -182,7 +187,7 @@ export class XenbusClient {
 
   /** Commit (abort=false) or abort. A commit that conflicted throws XenstoreError EAGAIN. */
   async transactionEnd(tx: XsTransaction, abort: boolean): Promise<void> {
-    await this.request(XsType.TRANSACTION_END, nulJoin([abort ? 'F' : 'T']), tx, undefined);
+    await this.request(XsType.TRANSACTION_END, nulStrings(abort ? 'F' : 'T'), tx, undefined);
   }
 
   /**
@@ -235,7 +240,7 @@ export class XenbusClient {
     // Listed before the WATCH request so the immediate event already finds it.
     this.watches.set(w.token, w);
     try {
-      await this.request(XsType.WATCH, nulJoin([w.node, w.token]), undefined, w.node);
+      await this.request(XsType.WATCH, nulStrings(w.node, w.token), undefined, w.node);
     } catch (e) {
       this.watches.delete(w.token);
       w.active = false;
@@ -252,7 +257,7 @@ export class XenbusClient {
     this.watches.delete(w.token);
     w.active = false;
     try {
-      await this.request(XsType.UNWATCH, nulJoin([w.node, w.token]), undefined, w.node);
+      await this.request(XsType.UNWATCH, nulStrings(w.node, w.token), undefined, w.node);
     } catch (e) {
       if (!(e instanceof XenstoreError)) throw e;
       this.env.trace.log(this.comp, `Failed to release watch ${w.node}: ${e.code}`);
@@ -277,7 +282,7 @@ export class XenbusClient {
     this.pending.set(reqId, p);
     let message: Uint8Array;
     try {
-      message = encodeMessage(type, reqId, tx?.id ?? XBT_NIL, payload);
+      message = encodeMessage({ type, reqId, txId: tx?.id ?? XBT_NIL, payload });
     } catch (e) {
       this.pending.delete(reqId);
       throw new XenstoreError('E2BIG', op, path, (e as Error).message);
@@ -307,7 +312,7 @@ export class XenbusClient {
 
   private onMessage(m: XsMessage): void {
     if (m.type === XsType.WATCH_EVENT) {
-      const [path, token] = nulSplit(m.payload);
+      const [path, token] = splitReplyStrings(m.payload);
       if (path === undefined || token === undefined) {
         this.env.trace.log(this.comp, `malformed WATCH_EVENT payload of ${m.payload.length} bytes ignored`);
         return;

@@ -5,7 +5,7 @@
  */
 import type { Holder } from '../../emulator/runtime/engine.js';
 import type { XsTransport } from './transport.js';
-import { XsFramer, type XsMessage } from './xs-wire.js';
+import { XsFrameParser, type XsMessage } from './xs-wire.js';
 
 /** What the daemon core offers (structural, so drivers do not import emulator/xenstored). */
 export interface XsDaemonConnector {
@@ -34,7 +34,7 @@ export interface DirectTransportOptions {
 export class DirectTransport implements XsTransport {
   readonly label: string;
   private conn: XsDaemonConnection | undefined;
-  private readonly framer = new XsFramer();
+  private readonly framer = new XsFrameParser();
   private sink: ((msg: XsMessage) => void) | undefined;
   private onFailure: ((err: Error) => void) | undefined;
   private failed: Error | undefined;

@@ -26,15 +26,18 @@ export const XsRingOffset = {
 /** First byte after the interface structure. */
 export const XS_RING_INTERFACE_SIZE = 2080;
 
+/** `server_features` bits. */
 export const XENSTORE_SERVER_FEATURE_RECONNECTION = 1;
 export const XENSTORE_SERVER_FEATURE_ERROR = 2;
 export const XENSTORE_SERVER_FEATURE_WATCHDEPTH = 4;
 
+/** `connection` field values. */
 export const XENSTORE_CONNECTED = 0;
 export const XENSTORE_RECONNECT = 1;
 
+/** `error` field values. */
 export const XENSTORE_ERROR_NONE = 0;
-export const XENSTORE_ERROR_COMMS = 1;
+export const XENSTORE_ERROR_COMM = 1;
 export const XENSTORE_ERROR_RINGIDX = 2;
 export const XENSTORE_ERROR_PROTO = 3;
 

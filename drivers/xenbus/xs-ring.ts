@@ -9,7 +9,7 @@
 import type { Env, Holder, Task, WaitQueue } from '../../emulator/runtime/engine.js';
 import type { XsTransport } from './transport.js';
 import { REQ_RING, RSP_RING, XsRingIndexError, XsRingPage } from './xs-ring-page.js';
-import { XsFramer, type XsMessage } from './xs-wire.js';
+import { XsFrameParser, type XsMessage } from './xs-wire.js';
 
 export interface XsRingClientOptions {
   /** The domain's xenstore interface page (start_info.store_mfn), at least 2080 bytes, 4-byte aligned. */
@@ -25,7 +25,7 @@ export class XsRingClientTransport implements XsTransport {
   readonly label: string;
   readonly page: XsRingPage;
   private readonly queue: WaitQueue;
-  private readonly framer = new XsFramer();
+  private readonly framer = new XsFrameParser();
   private failure: Error | undefined;
   private failureReported = false;
   private onFailure: ((err: Error) => void) | undefined;

@@ -1,10 +1,14 @@
 /**
- * The xenstore wire protocol as a kernel sees it (xen/include/public/io/xs_wire.h): message types, the
- * 16-byte `xsd_sockmsg` header, error names, payload limits, and a framer that reassembles messages from
- * a byte stream. Linux keeps its own copy of xs_wire.h; so do the drivers here (they may not import the
- * daemon in emulator/xenstored).
+ * The xenstore wire protocol (xen/include/public/io/xs_wire.h): message types, the 16-byte
+ * `xsd_sockmsg` header, error names and errno values, payload limits, NUL-string payload helpers, and an
+ * incremental frame parser that reassembles messages from a byte stream.
+ *
+ * The one codec of the tree: the kernel-side xenbus client (drivers/xenbus) and the xenstored daemon
+ * (emulator/xenstored, which may import drivers/ but not the other way round) both use it. The layout of
+ * the shared ring page is in xs-ring-page.ts.
  */
 
+/** Message types, numbered as in xs_wire.h `enum xsd_sockmsg_type`. */
 export const XsType = {
   CONTROL: 0,
   DIRECTORY: 1,
@@ -26,23 +30,32 @@ export const XsType = {
   IS_DOMAIN_INTRODUCED: 17,
   RESUME: 18,
   SET_TARGET: 19,
+  /* 20 was XS_RESTRICT, removed; it is an invalid type now. */
   RESET_WATCHES: 21,
   DIRECTORY_PART: 22,
   GET_FEATURE: 23,
   SET_FEATURE: 24,
   GET_QUOTA: 25,
   SET_QUOTA: 26,
+  /** XS_TYPE_COUNT: one past the last type; not a message type itself. */
+  TYPE_COUNT: 27,
+  /** XS_INVALID: guaranteed to remain an invalid type. */
+  INVALID: 0xffff,
 } as const;
-export type XsTypeValue = (typeof XsType)[keyof typeof XsType];
+export type XsTypeName = keyof typeof XsType;
 
-const TYPE_NAMES = new Map<number, string>(Object.entries(XsType).map(([name, v]) => [v, name]));
+const TYPE_NAMES = new Map<number, string>(
+  Object.entries(XsType)
+    .filter(([name]) => name !== 'TYPE_COUNT')
+    .map(([name, v]) => [v, name]),
+);
 
-/** "READ", "WATCH_EVENT", ... or "type 99" for a value xs_wire.h does not define. */
+/** "READ", "WATCH_EVENT", ... or "type 42" for a number xs_wire.h does not define as a type. */
 export function xsTypeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `type ${type}`;
 }
 
-/** The error names of xs_wire.h's xsd_errors table, in table order. The name is sent, never the number. */
+/** Error names in xs_wire.h `xsd_errors[]` order; the name (never the number) goes on the wire. */
 export const XS_ERROR_NAMES = [
   'EINVAL',
   'EACCES',
@@ -87,8 +100,9 @@ export function isXsErrorName(name: string): name is XsErrorName {
   return (XS_ERROR_NAMES as readonly string[]).includes(name);
 }
 
-export const XSD_SOCKMSG_SIZE = 16;
-/** XENSTORE_PAYLOAD_MAX: the limit in both directions; a client exceeding it is disconnected. */
+/** sizeof(struct xsd_sockmsg): four u32 (type, req_id, tx_id, len). */
+export const XS_HEADER_SIZE = 16;
+/** XENSTORE_PAYLOAD_MAX: the body limit in both directions; a client exceeding it is disconnected. */
 export const XENSTORE_PAYLOAD_MAX = 4096;
 export const XENSTORE_ABS_PATH_MAX = 3072;
 export const XENSTORE_REL_PATH_MAX = 2048;
@@ -103,122 +117,218 @@ export interface XsHeader {
   len: number;
 }
 
-export interface XsMessage extends XsHeader {
+/** A whole message; the header's `len` is `payload.length`. */
+export interface XsMessage {
+  type: number;
+  reqId: number;
+  txId: number;
   payload: Uint8Array;
 }
 
 /** Little-endian, as on x86 (xs_wire.h uses native uint32_t). */
+export function encodeHeader(h: XsHeader, out = new Uint8Array(XS_HEADER_SIZE), offset = 0): Uint8Array {
+  const dv = new DataView(out.buffer, out.byteOffset + offset, XS_HEADER_SIZE);
+  dv.setUint32(0, h.type >>> 0, true);
+  dv.setUint32(4, h.reqId >>> 0, true);
+  dv.setUint32(8, h.txId >>> 0, true);
+  dv.setUint32(12, h.len >>> 0, true);
+  return out;
+}
+
 export function decodeHeader(bytes: Uint8Array, offset = 0): XsHeader {
-  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, XSD_SOCKMSG_SIZE);
+  if (bytes.length - offset < XS_HEADER_SIZE) {
+    throw new RangeError(`xenstore header needs ${XS_HEADER_SIZE} bytes, got ${bytes.length - offset}`);
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, XS_HEADER_SIZE);
   return {
-    type: v.getUint32(0, true),
-    reqId: v.getUint32(4, true),
-    txId: v.getUint32(8, true),
-    len: v.getUint32(12, true),
+    type: dv.getUint32(0, true),
+    reqId: dv.getUint32(4, true),
+    txId: dv.getUint32(8, true),
+    len: dv.getUint32(12, true),
   };
 }
 
-/** One complete message: header then payload. Refuses payloads over XENSTORE_PAYLOAD_MAX. */
-export function encodeMessage(type: number, reqId: number, txId: number, payload: Uint8Array): Uint8Array {
-  if (payload.length > XENSTORE_PAYLOAD_MAX) {
+/** Header plus payload in one buffer. Refuses a payload over XENSTORE_PAYLOAD_MAX. */
+export function encodeMessage(m: XsMessage): Uint8Array {
+  if (m.payload.length > XENSTORE_PAYLOAD_MAX) {
     throw new RangeError(
-      `xenstore ${xsTypeName(type)}: payload of ${payload.length} bytes exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
+      `xenstore ${xsTypeName(m.type)}: payload of ${m.payload.length} bytes exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
     );
   }
-  const out = new Uint8Array(XSD_SOCKMSG_SIZE + payload.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, type >>> 0, true);
-  v.setUint32(4, reqId >>> 0, true);
-  v.setUint32(8, txId >>> 0, true);
-  v.setUint32(12, payload.length, true);
-  out.set(payload, XSD_SOCKMSG_SIZE);
+  const out = new Uint8Array(XS_HEADER_SIZE + m.payload.length);
+  encodeHeader({ type: m.type, reqId: m.reqId, txId: m.txId, len: m.payload.length }, out);
+  out.set(m.payload, XS_HEADER_SIZE);
   return out;
 }
 
-const utf8 = new TextEncoder();
-const utf8d = new TextDecoder();
+// ---- payload strings -----------------------------------------------------------------------------
+// Paths and tokens are ASCII in practice; values are arbitrary bytes. The two decoders differ above
+// 0x7f: the kernel client reads UTF-8 (what it writes), the daemon keeps one char per byte.
 
-/** Payload of NUL-terminated strings ("a|b|" where | is NUL), as READ, WATCH, RM... take. */
-export function nulJoin(parts: readonly string[]): Uint8Array {
-  return utf8.encode(parts.map((p) => `${p}\0`).join(''));
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+const latin1Decoder = new TextDecoder('latin1');
+
+/** A string's UTF-8 bytes: how both sides put strings on the wire. */
+export function utf8Bytes(s: string): Uint8Array {
+  return utf8Encoder.encode(s);
 }
 
-/** WRITE's payload: path NUL then the raw value (no trailing NUL). */
+/** Bytes as UTF-8 text (the kernel client's reading of values and reply strings). */
+export function utf8String(b: Uint8Array): string {
+  return utf8Decoder.decode(b);
+}
+
+/**
+ * One char per byte (the WHATWG "latin1" label, i.e. windows-1252), as the daemon reads requests. The
+ * inverse of utf8Bytes only for ASCII.
+ */
+export function latin1String(b: Uint8Array): string {
+  return latin1Decoder.decode(b);
+}
+
+/** Each part followed by a NUL: the usual request payload ("path|", "path|token|" where | is NUL). */
+export function nulStrings(...parts: (string | Uint8Array)[]): Uint8Array {
+  const chunks = parts.map((p) => (typeof p === 'string' ? utf8Bytes(p) : p));
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length + 1, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length + 1;
+  }
+  return out;
+}
+
+/** Concatenate without separators. */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** WRITE's payload: path, NUL, then the raw value (no trailing NUL). */
 export function writePayload(path: string, value: string | Uint8Array): Uint8Array {
-  const p = utf8.encode(`${path}\0`);
-  const v = typeof value === 'string' ? utf8.encode(value) : value;
-  const out = new Uint8Array(p.length + v.length);
-  out.set(p, 0);
-  out.set(v, p.length);
-  return out;
+  return concatBytes(nulStrings(path), typeof value === 'string' ? utf8Bytes(value) : value);
 }
 
-/** Split a payload of NUL-terminated strings; a trailing unterminated fragment is kept too. */
-export function nulSplit(payload: Uint8Array): string[] {
+/**
+ * The daemon's reading of a request (C xenstored get_strings()): only NUL-terminated strings count,
+ * trailing bytes without a NUL are not a string. Returns the strings (one char per byte) and the offset
+ * just past the last NUL.
+ */
+export function splitNulStrings(payload: Uint8Array): { strings: string[]; end: number } {
+  const strings: string[] = [];
+  let off = 0;
+  for (;;) {
+    const nul = payload.indexOf(0, off);
+    if (nul < 0) break;
+    strings.push(latin1String(payload.subarray(off, nul)));
+    off = nul + 1;
+  }
+  return { strings, end: off };
+}
+
+/**
+ * The kernel's reading of a reply (Linux xenbus_xs.c split()): the reader NUL-terminates the body, so a
+ * trailing unterminated fragment is a string too. UTF-8.
+ */
+export function splitReplyStrings(payload: Uint8Array): string[] {
   if (payload.length === 0) return [];
-  const s = utf8d.decode(payload);
-  const parts = s.split('\0');
+  const parts = utf8String(payload).split('\0');
   if (parts[parts.length - 1] === '') parts.pop();
   return parts;
 }
 
-export function decodeString(payload: Uint8Array): string {
-  return utf8d.decode(payload);
+/** An ERROR reply's payload ("ENOENT\0"): the name, or "" when empty. Not checked against the table. */
+export function errorNameOf(payload: Uint8Array): string {
+  return splitReplyStrings(payload)[0] ?? '';
 }
 
-/** An ERROR reply's payload: "ENOENT\0". */
-export function errorNameOf(payload: Uint8Array): string {
-  const [name] = nulSplit(payload);
-  return name ?? '';
+// ---- framing -------------------------------------------------------------------------------------
+
+/** The stream broke the framing rules (an oversize header); the connection cannot be trusted further. */
+export class XsProtocolError extends Error {
+  override readonly name = 'XsProtocolError';
+
+  constructor(
+    /** The header that announced too much. */
+    readonly header: XsHeader,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
- * Reassembles messages from a byte stream that may split them anywhere (the ring hands out whatever is
- * contiguous). `push` returns every message completed by the bytes given.
+ * Incremental parser for a stream of xenstore messages: feed any chunking of the bytes (a ring hands out
+ * whatever is contiguous), get whole messages back. A header announcing more than XENSTORE_PAYLOAD_MAX
+ * throws XsProtocolError naming it; the stream is then out of sync and every later push throws too
+ * (C xenstored drops the client; the kernel gives up the connection). Messages completed earlier in the
+ * same push are not returned.
  */
-export class XsFramer {
-  private buf = new Uint8Array(XSD_SOCKMSG_SIZE + XENSTORE_PAYLOAD_MAX);
-  private have = 0;
+export class XsFrameParser {
+  private readonly header = new Uint8Array(XS_HEADER_SIZE);
+  private headerUsed = 0;
+  private current: XsHeader | undefined;
+  private body: Uint8Array | undefined;
+  private bodyUsed = 0;
+  private brokenBy: XsHeader | undefined;
 
-  /** Bytes of a partial message held. */
-  get pending(): number {
-    return this.have;
+  /** Bytes held for a message not yet complete. */
+  get pendingBytes(): number {
+    return this.current ? XS_HEADER_SIZE + this.bodyUsed : this.headerUsed;
+  }
+
+  /** An oversize header was seen; no more input is accepted. */
+  get isBroken(): boolean {
+    return this.brokenBy !== undefined;
   }
 
   push(bytes: Uint8Array): XsMessage[] {
+    if (this.brokenBy) {
+      throw new XsProtocolError(
+        this.brokenBy,
+        'xenstore frame parser: stream already out of sync after an oversize header',
+      );
+    }
     const out: XsMessage[] = [];
-    let i = 0;
-    while (i < bytes.length) {
-      const need = this.have < XSD_SOCKMSG_SIZE ? XSD_SOCKMSG_SIZE : XSD_SOCKMSG_SIZE + this.headerLen();
-      const take = Math.min(need - this.have, bytes.length - i);
-      this.buf.set(bytes.subarray(i, i + take), this.have);
-      this.have += take;
-      i += take;
-      if (this.have === XSD_SOCKMSG_SIZE) {
-        const len = this.headerLen();
-        if (len > XENSTORE_PAYLOAD_MAX) {
-          const h = decodeHeader(this.buf);
-          this.have = 0;
+    let off = 0;
+    while (off < bytes.length) {
+      if (!this.current) {
+        const take = Math.min(XS_HEADER_SIZE - this.headerUsed, bytes.length - off);
+        this.header.set(bytes.subarray(off, off + take), this.headerUsed);
+        this.headerUsed += take;
+        off += take;
+        if (this.headerUsed < XS_HEADER_SIZE) break;
+        const h = decodeHeader(this.header);
+        this.headerUsed = 0;
+        if (h.len > XENSTORE_PAYLOAD_MAX) {
+          this.brokenBy = h;
           throw new XsProtocolError(
-            `xenstore ${xsTypeName(h.type)} req_id ${h.reqId}: len ${len} exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
+            h,
+            `xenstore ${xsTypeName(h.type)} req_id ${h.reqId}: len ${h.len} exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
           );
         }
+        this.current = h;
+        this.body = new Uint8Array(h.len);
+        this.bodyUsed = 0;
       }
-      if (this.have >= XSD_SOCKMSG_SIZE && this.have === XSD_SOCKMSG_SIZE + this.headerLen()) {
-        const h = decodeHeader(this.buf);
-        out.push({ ...h, payload: this.buf.slice(XSD_SOCKMSG_SIZE, XSD_SOCKMSG_SIZE + h.len) });
-        this.have = 0;
-      }
+      const h = this.current;
+      const body = this.body!;
+      const take = Math.min(h.len - this.bodyUsed, bytes.length - off);
+      body.set(bytes.subarray(off, off + take), this.bodyUsed);
+      this.bodyUsed += take;
+      off += take;
+      if (this.bodyUsed < h.len) break;
+      out.push({ type: h.type, reqId: h.reqId, txId: h.txId, payload: body });
+      this.current = undefined;
+      this.body = undefined;
+      this.bodyUsed = 0;
     }
     return out;
   }
-
-  private headerLen(): number {
-    return (this.buf[12]! | (this.buf[13]! << 8) | (this.buf[14]! << 16) | (this.buf[15]! << 24)) >>> 0;
-  }
-}
-
-/** The stream broke the framing rules (oversized message); the connection cannot be trusted further. */
-export class XsProtocolError extends Error {
-  override readonly name = 'XsProtocolError';
 }

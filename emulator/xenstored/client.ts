@@ -2,16 +2,24 @@
  * A typed, synchronous client over a daemon connection (the in-process counterpart of libxenstore's
  * xs_read/xs_write/...). Error replies throw XsError with the errno name.
  */
+
+import {
+  latin1String,
+  nulStrings,
+  splitNulStrings,
+  writePayload,
+  XsType,
+} from '../../drivers/xenbus/xs-wire.js';
 import type { XenstoreConnection, XsReply } from './connection.js';
+import { XsError } from './errors.js';
 import { formatPerm, parsePerm, type XsPerm } from './perms.js';
-import { bytesStr, concatBytes, nulStrings, splitNulStrings, strBytes, XsError, XsType } from './xs-wire.js';
 
 export class XsClient {
   constructor(readonly conn: XenstoreConnection) {}
 
   private call(type: number, payload: Uint8Array, tx: number): XsReply {
     const r = this.conn.request(type, payload, tx);
-    if (r.error) throw new XsError(r.error, `${bytesStr(payload.subarray(0, 80)).replace(/\0/g, '|')}`);
+    if (r.error) throw new XsError(r.error, `${latin1String(payload.subarray(0, 80)).replace(/\0/g, '|')}`);
     return r;
   }
 
@@ -20,7 +28,7 @@ export class XsClient {
   }
 
   read(path: string, tx = 0): string {
-    return bytesStr(this.readBytes(path, tx));
+    return latin1String(this.readBytes(path, tx));
   }
 
   /** read() that answers undefined for ENOENT. */
@@ -34,11 +42,7 @@ export class XsClient {
   }
 
   write(path: string, value: string | Uint8Array, tx = 0): void {
-    this.call(
-      XsType.WRITE,
-      concatBytes(nulStrings(path), typeof value === 'string' ? strBytes(value) : value),
-      tx,
-    );
+    this.call(XsType.WRITE, writePayload(path, value), tx);
   }
 
   mkdir(path: string, tx = 0): void {

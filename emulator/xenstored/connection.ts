@@ -4,18 +4,21 @@
  * C xenstored's flow control: an unprivileged connection with `outstanding` undelivered replies is not
  * read from until its transport drains (domain_can_read: ACC_OUTST).
  */
-import type { XsTransaction } from './transaction.js';
-import type { XsWatch } from './watch.js';
 import {
-  bytesStr,
   encodeMessage,
-  isXsErrno,
-  strBytes,
-  type XsErrno,
+  errorNameOf,
+  isXsErrorName,
+  nulStrings,
+  splitNulStrings,
+  utf8Bytes,
+  type XsErrorName,
   XsFrameParser,
   type XsMessage,
+  XsProtocolError,
   XsType,
-} from './xs-wire.js';
+} from '../../drivers/xenbus/xs-wire.js';
+import type { XsTransaction } from './transaction.js';
+import type { XsWatch } from './watch.js';
 
 export interface ConnectOptions {
   domid: number;
@@ -37,7 +40,7 @@ export interface XsReply {
   txId: number;
   payload: Uint8Array;
   /** Set when type is ERROR: the errno name. */
-  error?: XsErrno;
+  error?: XsErrorName;
 }
 
 /** What a connection needs from the daemon. */
@@ -105,22 +108,24 @@ export class XenstoreConnection {
   /** Feed raw bytes from the transport: partial messages and several messages at once are fine. */
   receive(bytes: Uint8Array): void {
     if (this.closed) return;
-    for (const r of this.parser.push(bytes)) {
-      if (r.kind === 'oversize') {
-        // core.c handle_input: len > XENSTORE_PAYLOAD_MAX -> ignore_connection(XENSTORE_ERROR_PROTO);
-        // a socket connection is freed (closed), nothing is replied.
-        this.host.dropConnection(this, `protocol error: message of ${r.header.len} bytes exceeds 4096`);
-        return;
-      }
-      this.input.push(r.message);
+    let messages: XsMessage[];
+    try {
+      messages = this.parser.push(bytes);
+    } catch (e) {
+      if (!(e instanceof XsProtocolError)) throw e;
+      // core.c handle_input: len > XENSTORE_PAYLOAD_MAX -> ignore_connection(XENSTORE_ERROR_PROTO);
+      // a socket connection is freed (closed), nothing is replied.
+      this.host.dropConnection(this, `protocol error: message of ${e.header.len} bytes exceeds 4096`);
+      return;
     }
+    this.input.push(...messages);
     this.pump();
   }
 
   /** Direct typed API: process one request now and return its reply (events still go to `send`). */
   request(type: number, payload: Uint8Array | string = new Uint8Array(0), txId = 0, reqId = 0): XsReply {
     if (this.closed) throw new Error(`xenstore connection ${this.label} is closed (${this.closedReason})`);
-    const body = typeof payload === 'string' ? strBytes(payload) : payload;
+    const body = typeof payload === 'string' ? utf8Bytes(payload) : payload;
     const { reply, after } = this.host.process(this, { type, reqId, txId, payload: body });
     for (const ev of after) this.enqueue(ev, true);
     this.flush();
@@ -137,9 +142,7 @@ export class XenstoreConnection {
   /** Queue a watch event; an identical one still pending is not queued twice (special paths excepted). */
   queueEvent(path: string, token: string): void {
     if (this.closed) return;
-    const payload = new Uint8Array(path.length + token.length + 2);
-    payload.set(strBytes(path), 0);
-    payload.set(strBytes(token), path.length + 1);
+    const payload = nulStrings(path, token);
     const key = `${path}\0${token}`;
     if (!path.startsWith('@') && this.output.some((q) => q.key === key)) return;
     this.output.push({
@@ -163,7 +166,8 @@ export class XenstoreConnection {
 
   private enqueue(m: XsMessage, isEvent: boolean): void {
     if (isEvent) {
-      this.queueEvent(...splitEvent(m.payload));
+      const [path = '', token = ''] = splitNulStrings(m.payload).strings;
+      this.queueEvent(path, token);
       return;
     }
     this.output.push({ bytes: encodeMessage(m), isEvent: false });
@@ -200,16 +204,11 @@ export class XenstoreConnection {
   }
 }
 
-function splitEvent(payload: Uint8Array): [string, string] {
-  const nul = payload.indexOf(0);
-  return [bytesStr(payload.subarray(0, nul)), bytesStr(payload.subarray(nul + 1, payload.length - 1))];
-}
-
 export function decodeReply(m: XsMessage): XsReply {
   const r: XsReply = { type: m.type, reqId: m.reqId, txId: m.txId, payload: m.payload };
   if (m.type === XsType.ERROR) {
-    const name = bytesStr(m.payload.subarray(0, Math.max(0, m.payload.indexOf(0))));
-    if (isXsErrno(name)) r.error = name;
+    const name = errorNameOf(m.payload);
+    if (isXsErrorName(name)) r.error = name;
   }
   return r;
 }

@@ -5,7 +5,18 @@
  *
  * Behaviour follows tools/xenstored/{core,domain,transaction,watch}.c; where we simplify, a comment says so.
  */
+import {
+  concatBytes,
+  latin1String,
+  nulStrings,
+  splitNulStrings,
+  XENSTORE_PAYLOAD_MAX,
+  type XsMessage,
+  XsType,
+  xsTypeName,
+} from '../../drivers/xenbus/xs-wire.js';
 import { type ConnectionHost, type ConnectOptions, XenstoreConnection } from './connection.js';
+import { XsError } from './errors.js';
 import { NodeAccess, type NodeOpsEnv, type PendingEvent } from './node-ops.js';
 import { canonicalize, domainPath } from './paths.js';
 import { formatPerm, type PermSubject, parsePerms, permForConn, XS_PERM_READ, type XsPerm } from './perms.js';
@@ -13,17 +24,6 @@ import { DEFAULT_QUOTAS, type XsQuotas } from './quotas.js';
 import { NodeStore, walkSubtree, type XsNode } from './store.js';
 import { type TxOp, XsTransaction } from './transaction.js';
 import { watchEventPath, watchMatches } from './watch.js';
-import {
-  bytesStr,
-  concatBytes,
-  nulStrings,
-  splitNulStrings,
-  XENSTORE_PAYLOAD_MAX,
-  XsError,
-  type XsMessage,
-  XsType,
-  xsTypeName,
-} from './xs-wire.js';
 
 /** DOMID_SELF (xen.h): IS_DOMAIN_INTRODUCED answers "T" for it. */
 const DOMID_SELF = 0x7ff0;
@@ -336,7 +336,7 @@ export class XenstoreDaemon implements ConnectionHost {
     if (msg.payload.length === 0 || nul !== msg.payload.length - 1) {
       throw new XsError('EINVAL', `${xsTypeName(msg.type)} wants one NUL-terminated argument`);
     }
-    return bytesStr(msg.payload.subarray(0, nul));
+    return latin1String(msg.payload.subarray(0, nul));
   }
 
   /** @internal handlers */
@@ -348,7 +348,7 @@ export class XenstoreDaemon implements ConnectionHost {
   doWrite(r: Req): Uint8Array {
     const nul = r.msg.payload.indexOf(0);
     if (nul < 0) throw new XsError('EINVAL', 'WRITE needs "path\\0value"');
-    const name = this.canon(r.conn, bytesStr(r.msg.payload.subarray(0, nul)), false);
+    const name = this.canon(r.conn, latin1String(r.msg.payload.subarray(0, nul)), false);
     const value = r.msg.payload.slice(nul + 1);
     this.withNodes(r, { kind: 'write', name, value }, (a) => a.write(name, value));
     return OK;

@@ -3,6 +3,8 @@
  * applied to one store: the live one, or a transaction's private fork. Every failure throws an XsError
  * before the store is touched, so a failed request changes nothing.
  */
+
+import { XsError } from './errors.js';
 import { parentPath, pathComponents } from './paths.js';
 import {
   type PermSubject,
@@ -15,7 +17,6 @@ import {
 import type { XsQuotas } from './quotas.js';
 import { type NodeStore, nodeAccountedSize, walkSubtreePost, type XsNode } from './store.js';
 import { ABSENT_GENERATION, type XsTransaction } from './transaction.js';
-import { XsError } from './xs-wire.js';
 
 /** A change that may fire watches; permissions are those the watchers are checked against. */
 export interface PendingEvent {

@@ -1,7 +1,7 @@
 /**
  * Xenstore path rules (tools/xenstored/core.c canonicalize, valid_chars; docs/misc/xenstore.txt).
  */
-import { XsError } from './xs-wire.js';
+import { XsError } from './errors.js';
 
 const VALID = /^[A-Za-z0-9\-/_@]*$/;
 const LOCAL_PREFIX = /^\/local\/domain\/(\d{1,5})\//;

@@ -3,7 +3,7 @@
  * xenstore_strings_to_perms): a list whose first entry names the owner and the default access for
  * every domain not listed later.
  */
-import { XsError } from './xs-wire.js';
+import { XsError } from './errors.js';
 
 /** XS_PERM_* bits (xen/include/xen-tools/xenstore-common.h). */
 export const XS_PERM_NONE = 0;

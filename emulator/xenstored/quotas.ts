@@ -2,7 +2,7 @@
  * Per-domain quotas with C xenstored's defaults (tools/xenstored/domain.c hard_quotas[]). Privileged
  * connections (dom0, priv_domid) are exempt from all of them, as domain_is_unprivileged() makes them.
  */
-import { XENSTORE_REL_PATH_MAX } from './xs-wire.js';
+import { XENSTORE_REL_PATH_MAX } from '../../drivers/xenbus/xs-wire.js';
 
 export interface XsQuotas {
   /** Nodes owned by one domain ("nodes"). */

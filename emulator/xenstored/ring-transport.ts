@@ -14,7 +14,7 @@ import {
   REQ_RING,
   RSP_RING,
   XENSTORE_CONNECTED,
-  XENSTORE_ERROR_COMMS,
+  XENSTORE_ERROR_COMM,
   XENSTORE_ERROR_NONE,
   XENSTORE_ERROR_PROTO,
   XENSTORE_ERROR_RINGIDX,
@@ -174,7 +174,7 @@ export class XenstoredRingTransport {
       return;
     }
     // ignore_connection(): tell the guest why, through the error field.
-    const err = /protocol/i.test(reason) ? XENSTORE_ERROR_PROTO : XENSTORE_ERROR_COMMS;
+    const err = /protocol/i.test(reason) ? XENSTORE_ERROR_PROTO : XENSTORE_ERROR_COMM;
     this.kill(ring, err, reason);
   }
 

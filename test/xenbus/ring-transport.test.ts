@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { REQ_RING, RSP_RING, XsRingOffset, XsRingPage } from '../../drivers/xenbus/xs-ring-page.js';
 import {
   encodeMessage,
-  nulJoin,
+  nulStrings,
   writePayload,
-  XsFramer,
+  XsFrameParser,
   type XsMessage,
   XsType,
 } from '../../drivers/xenbus/xs-wire.js';
@@ -40,7 +40,7 @@ async function withRig(body: (rig: Rig) => Promise<void>): Promise<void> {
     const page = new XsRingPage(new Uint8Array(new SharedArrayBuffer(4096)));
     let notified = 0;
     transport.addDomain({ domid: 5, page: page.bytes, notify: () => notified++ });
-    const framer = new XsFramer();
+    const framer = new XsFrameParser();
     await body({
       env,
       daemon,
@@ -75,7 +75,7 @@ describe('xenstored ring transport (daemon side)', () => {
     await withRig(async (rig) => {
       expect(rig.page.load(XsRingOffset.SERVER_FEATURES)).toBe(2); // XENSTORE_SERVER_FEATURE_ERROR
       expect(rig.page.load(XsRingOffset.CONNECTION)).toBe(0); // XENSTORE_CONNECTED
-      const msg = encodeMessage(XsType.WRITE, 77, 0, writePayload('k', 'v'));
+      const msg = encodeMessage({ type: XsType.WRITE, reqId: 77, txId: 0, payload: writePayload('k', 'v') });
       await rig.send(msg.subarray(0, 7));
       await rig.settle();
       expect(rig.page.used(RSP_RING)).toBe(0);
@@ -92,10 +92,13 @@ describe('xenstored ring transport (daemon side)', () => {
   it('waits for room when the response ring is full and resumes when the guest reads', async () => {
     await withRig(async (rig) => {
       const value = 'z'.repeat(1500);
-      await rig.send(encodeMessage(XsType.WRITE, 1, 0, writePayload('big', value)));
+      await rig.send(
+        encodeMessage({ type: XsType.WRITE, reqId: 1, txId: 0, payload: writePayload('big', value) }),
+      );
       await rig.settle();
       expect(rig.take().map((m) => m.reqId)).toEqual([1]);
-      for (let id = 2; id <= 5; id++) await rig.send(encodeMessage(XsType.READ, id, 0, nulJoin(['big'])));
+      for (let id = 2; id <= 5; id++)
+        await rig.send(encodeMessage({ type: XsType.READ, reqId: id, txId: 0, payload: nulStrings('big') }));
       await rig.settle();
       // 4 x 1516 bytes of replies do not fit: the ring is full and the transport waits.
       expect(rig.page.free(RSP_RING)).toBe(0);
@@ -111,12 +114,12 @@ describe('xenstored ring transport (daemon side)', () => {
 
   it('a message longer than 4096 bytes gets XENSTORE_ERROR_PROTO and the ring is no longer served', async () => {
     await withRig(async (rig) => {
-      const h = encodeMessage(XsType.READ, 9, 0, new Uint8Array(0));
+      const h = encodeMessage({ type: XsType.READ, reqId: 9, txId: 0, payload: new Uint8Array(0) });
       new DataView(h.buffer).setUint32(12, 5000, true);
       await rig.send(h);
       await rig.settle();
       expect(rig.page.load(XsRingOffset.ERROR)).toBe(3);
-      await rig.send(encodeMessage(XsType.READ, 10, 0, nulJoin(['k'])));
+      await rig.send(encodeMessage({ type: XsType.READ, reqId: 10, txId: 0, payload: nulStrings('k') }));
       await rig.settle();
       expect(rig.page.used(RSP_RING)).toBe(0);
       expect(rig.page.used(REQ_RING)).toBeGreaterThan(0);

@@ -1,14 +1,14 @@
 /** Table-driven protocol runner: each row is (actor, transaction, request, expected reply, events). */
-import type { XenstoreConnection } from '../../emulator/xenstored/connection.js';
-import { XenstoreDaemon, type XenstoreDaemonOptions } from '../../emulator/xenstored/daemon.js';
+
 import {
-  bytesStr,
-  concatBytes,
+  latin1String,
   nulStrings,
-  strBytes,
+  writePayload,
   XsType,
   type XsTypeName,
-} from '../../emulator/xenstored/xs-wire.js';
+} from '../../drivers/xenbus/xs-wire.js';
+import type { XenstoreConnection } from '../../emulator/xenstored/connection.js';
+import { XenstoreDaemon, type XenstoreDaemonOptions } from '../../emulator/xenstored/daemon.js';
 
 export interface Step {
   /** Actor name: "d0" is dom0; "gN" is guest domain N. */
@@ -42,7 +42,7 @@ export class ProtocolRig {
       domid,
       label: actor,
       send: (m) => {
-        box.push(bytesStr(m.subarray(16)).replace(/\0/g, '|').replace(/\|$/, ''));
+        box.push(latin1String(m.subarray(16)).replace(/\0/g, '|').replace(/\|$/, ''));
         return true;
       },
     });
@@ -53,7 +53,7 @@ export class ProtocolRig {
   payload(s: Step): Uint8Array {
     if (s.raw) return s.raw;
     const args = s.args ?? [];
-    if (s.op === 'WRITE') return concatBytes(nulStrings(args[0]), strBytes(args[1] ?? ''));
+    if (s.op === 'WRITE') return writePayload(args[0], args[1] ?? '');
     return nulStrings(...args);
   }
 
@@ -63,7 +63,7 @@ export class ProtocolRig {
     if (!conn) throw new Error(`no actor ${s.as}`);
     const type = typeof s.op === 'number' ? s.op : XsType[s.op];
     const r = conn.request(type, this.payload(s), s.tx ?? 0);
-    const reply = r.error ?? bytesStr(r.payload).replace(/\0/g, '|');
+    const reply = r.error ?? latin1String(r.payload).replace(/\0/g, '|');
     const events: Record<string, string[]> = {};
     for (const [a, box] of this.inbox) if (box.length) events[a] = [...box];
     return { reply, events };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nulStrings, XsType } from '../../emulator/xenstored/xs-wire.js';
+import { nulStrings, XsType } from '../../drivers/xenbus/xs-wire.js';
 import { describeStep, ProtocolRig, type Step } from './harness.js';
 
 /** Run a table in order; every row checks the reply and (when given) the events of every actor. */

@@ -5,16 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  decodeHeader,
+  latin1String,
+  nulStrings,
+  writePayload,
+  XsType,
+} from '../../drivers/xenbus/xs-wire.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
 import { listenXenstoreSocket, type XsSocketServer } from '../../emulator/xenstored/socket-server.js';
-import {
-  bytesStr,
-  concatBytes,
-  decodeHeader,
-  nulStrings,
-  strBytes,
-  XsType,
-} from '../../emulator/xenstored/xs-wire.js';
 
 const run = promisify(execFile);
 
@@ -33,7 +32,7 @@ class WireClient {
           type: h.type,
           reqId: h.reqId,
           txId: h.txId,
-          payload: bytesStr(this.buf.subarray(16, 16 + h.len)),
+          payload: latin1String(this.buf.subarray(16, 16 + h.len)),
         });
         this.buf = this.buf.subarray(16 + h.len);
       }
@@ -80,12 +79,12 @@ afterEach(async () => {
 describe('xenstored Unix socket', () => {
   it('serves privileged clients with the framed protocol; replies echo req_id and tx_id', async () => {
     const c = await WireClient.connect(server.path);
-    c.send(XsType.WRITE, concatBytes(nulStrings('/a/b'), strBytes('hi')), 7);
+    c.send(XsType.WRITE, writePayload('/a/b', 'hi'), 7);
     c.send(XsType.READ, nulStrings('/a/b'), 8);
     c.send(XsType.WATCH, nulStrings('/a', 'tok'), 9);
     c.send(XsType.TRANSACTION_START, nulStrings(''), 10);
     await c.waitFor(5);
-    c.send(XsType.WRITE, concatBytes(nulStrings('/a/c'), strBytes('1')), 11, 1);
+    c.send(XsType.WRITE, writePayload('/a/c', '1'), 11, 1);
     c.send(XsType.TRANSACTION_END, nulStrings('T'), 12, 1);
     await c.waitFor(8);
     expect(c.messages).toEqual([
