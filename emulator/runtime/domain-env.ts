@@ -30,6 +30,7 @@ export class DomainEnv implements Env {
   readonly labelPrefix: string;
   private upcallHandler: (() => void) | undefined;
   private kickPending = false;
+  private upcallTask: SchedTask | undefined;
   private readonly upcallQueue: SchedWaitQueue;
   /** Upcalls delivered (handler runs), for tests and traces. */
   upcallRuns = 0;
@@ -92,13 +93,39 @@ export class DomainEnv implements Env {
     return new SchedMutex(name, this.labelPrefix, this.sched);
   }
 
+  /**
+   * Stop this domain's vCPU: every task except the event-channel upcall daemon stops for good (see
+   * Scheduler.haltDomain), so the domain can later be booted afresh from an upcall. Called from one of
+   * the halted tasks, the returned promise never settles; from the upcall handler or outside a task it
+   * settles at once.
+   */
+  haltDomain(): Promise<void> {
+    const me = this.sched.running;
+    this.sched.haltDomain(this.domid, (t) => t === this.upcallTask);
+    this.trace.emit('runtime', 'halt', {});
+    if (me !== undefined && me.halted) return this.sched.block(me);
+    return Promise.resolve();
+  }
+
+  /** Tasks of this domain that fail with an error `test` accepts halt the domain instead of the run. */
+  setHaltOnFailure(test: ((error: unknown) => boolean) | undefined): void {
+    this.sched.setHaltOnFailure(this.domid, test);
+  }
+
+  /** Whether any task of this domain other than the upcall daemon is alive. */
+  get liveTasks(): number {
+    let n = 0;
+    for (const t of this.sched.live) if (t.domain === this.domid && t !== this.upcallTask) n++;
+    return n;
+  }
+
   onUpcall(handler: () => void): void {
     if (typeof handler !== 'function') throw new Error(`${this.labelPrefix}: onUpcall needs a function`);
     if (this.upcallHandler !== undefined) {
       throw new Error(`${this.labelPrefix}: an upcall handler is already registered (one per domain)`);
     }
     this.upcallHandler = handler;
-    this.spawnTask(
+    this.upcallTask = this.spawnTask(
       'upcall',
       async () => {
         for (;;) {

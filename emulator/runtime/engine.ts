@@ -128,6 +128,14 @@ export interface Env {
   onUpcall(handler: () => void): void;
   /** Deterministic in sim (seeded); Math.random-quality in threads. */
   random(): number;
+  /**
+   * Stop this domain's vCPU (added for the machine's guest slots): every task but the event-channel
+   * upcall daemon stops forever; a later upcall may boot the domain afresh. From a halted task the
+   * promise never settles. Optional so hand-made Envs in tests need not provide it.
+   */
+  haltDomain?(): Promise<void>;
+  /** Tasks that fail with an error `test` accepts halt the domain instead of failing the run. */
+  setHaltOnFailure?(test: ((error: unknown) => boolean) | undefined): void;
   readonly trace: Tracer;
 }
 

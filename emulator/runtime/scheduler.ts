@@ -34,6 +34,8 @@ export class SchedTask implements Task {
   timedOut = false;
   /** Woken by a background timer: its next resume is housekeeping, not progress. */
   backgroundWake = false;
+  /** Stopped by `Scheduler.haltDomain`: never resumed again, its failure is not reported. */
+  halted = false;
   /** How traces name the task within its domain. */
   readonly traceName: string;
   /** Set when the task ends: its result promise settles through these. */
@@ -83,6 +85,8 @@ export interface RunQueue {
   readonly size: number;
   add(task: SchedTask): void;
   take(): SchedTask | undefined;
+  /** Drop a queued task (a halted one); no-op when it is not queued. */
+  remove(task: SchedTask): void;
 }
 
 /** FIFO order (threads). A head index keeps `take` O(1) amortised. */
@@ -106,6 +110,11 @@ export class FifoRunQueue implements RunQueue {
       this.head = 0;
     }
     return t;
+  }
+
+  remove(task: SchedTask): void {
+    const i = this.items.indexOf(task, this.head);
+    if (i >= 0) this.items.splice(i, 1);
   }
 }
 
@@ -146,6 +155,11 @@ export class PickRunQueue implements RunQueue {
     if (n === 1) return a.pop();
     const i = this.pick(n);
     return a.splice(i, 1)[0];
+  }
+
+  remove(task: SchedTask): void {
+    const i = this.items.indexOf(task);
+    if (i >= 0) this.items.splice(i, 1);
   }
 }
 
@@ -197,6 +211,9 @@ export class Scheduler {
   private readonly maxSteps: number;
   /** Set when maxSteps is exceeded; the engine turns it into an 'error' outcome. */
   overrun = false;
+  private readonly haltOnFailure = new Map<DomId, (error: unknown) => boolean>();
+  /** Told the tasks of each haltDomain (threads: answer the calls they were serving). */
+  readonly haltListeners: ((tasks: readonly SchedTask[]) => void)[] = [];
 
   constructor(options: SchedulerOptions) {
     this.runQueue = options.runQueue;
@@ -279,6 +296,15 @@ export class Scheduler {
   }
 
   private finish(task: SchedTask, error: unknown, failed: boolean): void {
+    if (task.halted) {
+      // A halted task that was running when its domain stopped ran on to its end: nothing to report.
+      this.dispatch();
+      return;
+    }
+    if (failed && this.haltIfDead(task.domain, error)) {
+      this.dispatch();
+      return;
+    }
     task.state = 'done';
     task.wait = undefined;
     this.live.delete(task);
@@ -288,6 +314,7 @@ export class Scheduler {
   }
 
   makeRunnable(task: SchedTask): void {
+    if (task.halted) return;
     task.state = 'runnable';
     this.runQueue.add(task);
     if (!this.busy) this.dispatch();
@@ -300,6 +327,11 @@ export class Scheduler {
 
   /** The running task gives up the CPU; the promise settles when it is resumed. */
   block(task: SchedTask): Promise<void> {
+    if (task.halted) {
+      // Never settles: the halted task parks here for good and its promise chain is collected.
+      this.dispatch();
+      return new Promise<void>(() => {});
+    }
     task.state = 'blocked';
     const p = new Promise<void>((r) => {
       task.resumeFn = r;
@@ -375,6 +407,7 @@ export class Scheduler {
   async wait(q: SchedWaitQueue, cond: () => boolean, options: WaitOptions): Promise<WaitResult> {
     if (cond()) return 'ok';
     const task = this.current();
+    if (task.halted) return this.block(task).then(() => 'ok' as const);
     checkWaitOptions(options);
     const deadline = options.timeoutMs === undefined ? undefined : this.now() + options.timeoutMs;
     const wait: { -readonly [K in keyof WaitFor]: WaitFor[K] } = { what: options.what };
@@ -389,11 +422,13 @@ export class Scheduler {
     let timer: Timer | undefined;
     if (deadline !== undefined) {
       timer = this.addTimer(deadline, 'timeout', task, () => {
+        task.timer = undefined;
         task.timedOut = true;
         q.remove(task);
         this.policy.timerFired?.(timer!, task);
         this.wake(task);
       });
+      task.timer = timer;
     }
     for (;;) {
       q.waiters.push(task);
@@ -402,6 +437,7 @@ export class Scheduler {
       // wait_event_timeout: the condition is checked once more when the timeout fires.
       if (cond()) {
         if (timer !== undefined && !task.timedOut) this.cancelTimer(timer);
+        task.timer = undefined;
         if (!task.timedOut) this.policy.unblocked?.(task);
         q.remove(task);
         task.wait = undefined;
@@ -419,15 +455,18 @@ export class Scheduler {
       throw new Error(`sleep: ms must be a finite number >= 0, got ${ms}`);
     }
     const task = this.current();
+    if (task.halted) return this.block(task);
     const at = this.now() + ms;
     const kind: TimerKind = background ? 'background' : 'sleep';
     task.wait = { what: what ?? `sleep ${ms} ms`, deadline: at };
     task.blockKind = kind;
     const timer = this.addTimer(at, kind, task, () => {
+      task.timer = undefined;
       this.policy.timerFired?.(timer, task);
       task.backgroundWake = background;
       this.wake(task);
     });
+    task.timer = timer;
     await this.block(task);
     this.running = task;
     task.wait = undefined;
@@ -435,6 +474,7 @@ export class Scheduler {
 
   async yield(): Promise<void> {
     const task = this.current();
+    if (task.halted) return this.block(task);
     task.blockKind = 'yield';
     task.state = 'runnable';
     const p = new Promise<void>((r) => {
@@ -444,6 +484,52 @@ export class Scheduler {
     this.dispatch();
     await p;
     this.running = task;
+  }
+
+  /**
+   * Stop every task of `domain` for good (a vCPU that will never run again), except those `keep`
+   * selects: blocked ones never resume, queued ones never run, their timers are cancelled, and tasks
+   * joining them (`call`) are woken to see `halted`. The running task, if halted, parks at its next
+   * blocking point. Returns how many tasks were halted.
+   */
+  haltDomain(domain: DomId, keep?: (task: SchedTask) => boolean): number {
+    const halted: SchedTask[] = [];
+    for (const t of [...this.live]) {
+      if (t.domain !== domain || keep?.(t) === true) continue;
+      t.halted = true;
+      if (t.timer !== undefined) {
+        this.cancelTimer(t.timer);
+        t.timer = undefined;
+      }
+      if (t.state === 'runnable') this.runQueue.remove(t);
+      t.state = 'done';
+      t.wait = undefined;
+      this.live.delete(t);
+      t.exitWaiters.wakeAll();
+      halted.push(t);
+    }
+    for (const fn of this.haltListeners) fn(halted);
+    return halted.length;
+  }
+
+  /**
+   * When a task of `domain` fails and `test(error)` is true, the domain is halted instead of the run
+   * failing (its vCPU was already gone; see haltDomain). Undefined removes the test.
+   */
+  setHaltOnFailure(domain: DomId, test: ((error: unknown) => boolean) | undefined): void {
+    if (test === undefined) this.haltOnFailure.delete(domain);
+    else this.haltOnFailure.set(domain, test);
+  }
+
+  /**
+   * The domain died under a task (e.g. its hypercalls now fail with ESRCH) when its halt-on-failure
+   * test accepts `error`: the vCPU is gone, so the domain halts (upcall daemon kept) instead of the
+   * error failing the run or a call. Returns whether it halted.
+   */
+  haltIfDead(domain: DomId, error: unknown): boolean {
+    if (this.haltOnFailure.get(domain)?.(error) !== true) return false;
+    this.haltDomain(domain, (t) => t.daemon && t.name === 'upcall' && t.component === 'evtchn');
+    return true;
   }
 
   /** Wait for a task to end (used by `call`). */
@@ -487,6 +573,7 @@ export class SchedMutex implements Mutex {
 
   async lock(what?: string): Promise<void> {
     const task = this.sched.current();
+    if (task.halted) return this.sched.block(task);
     if (this.owner === undefined) {
       this.owner = task;
       return;
@@ -513,7 +600,8 @@ export class SchedMutex implements Mutex {
       const state = this.owner === undefined ? 'it is not locked' : `it is owned by ${this.owner.label}`;
       throw new Error(`mutex ${this.name}: unlock by ${task.label}, but ${state}`);
     }
-    const next = this.waiters.shift();
+    let next = this.waiters.shift();
+    while (next?.halted === true) next = this.waiters.shift(); // a halted waiter never takes it
     this.owner = next;
     if (next !== undefined) this.sched.wake(next);
   }

@@ -351,11 +351,13 @@ class SimEngine implements Engine {
       try {
         result = await fn(...cloned);
       } catch (e) {
+        if (this.sched.haltIfDead(domid, e)) return;
         failure = e;
         failed = true;
       }
     });
     await this.sched.join(task, `dom${domid}.${method} to return`);
+    if (task.halted) throw new Error(`call: dom${domid} halted while running ${method}`);
     if (failed) throw wireToError(errorToWire(failure));
     return structuredClone(result);
   }

@@ -10,6 +10,7 @@ import { DomainEnv } from './domain-env.js';
 import type { DomainProgram } from './engine.js';
 import { sharedKicker, watchKicks } from './kick-words.js';
 import { RealtimeRunner } from './realtime.js';
+import type { SchedTask } from './scheduler.js';
 import { StatusSlot } from './status-slot.js';
 import { TraceSink } from './trace-sink.js';
 import type { FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
@@ -91,6 +92,22 @@ port.on('message', (m: ToWorker) => {
   }
 });
 
+/** Call tasks still running, by task: a halted domain answers them with an error. */
+const callTasks = new Map<SchedTask, number>();
+runner.sched.haltListeners.push((tasks) => {
+  for (const t of tasks) {
+    const id = callTasks.get(t);
+    if (id === undefined) continue;
+    callTasks.delete(t);
+    post({
+      type: 'result',
+      id,
+      ok: false,
+      error: errorToWire(new Error(`call: dom${domid} halted while running ${t.name}`)),
+    });
+  }
+});
+
 function serveCall(id: number, method: string, args: unknown[]): void {
   let fn: (...a: unknown[]) => Promise<unknown>;
   try {
@@ -109,9 +126,12 @@ function serveCall(id: number, method: string, args: unknown[]): void {
         post({ type: 'result', id, ok: false, error: errorToWire(e) });
       }
     } catch (e) {
+      if (runner.sched.haltIfDead(domid, e)) return; // the halt answered this call
       post({ type: 'result', id, ok: false, error: errorToWire(e) });
     }
+    callTasks.delete(task);
   });
+  callTasks.set(task, id);
   post({ type: 'started', id, label: task.label });
 }
 
