@@ -117,6 +117,16 @@ describe('xenstored protocol: watches', () => {
     ]);
   });
 
+  it('a token with bytes above 0x7f is acknowledged and the connection keeps working', () => {
+    // Regression: queueing its registration event used to throw a RangeError out of the daemon.
+    const rig = runTable([
+      ...guestHome,
+      { as: 'g5', op: 'WATCH', raw: new Uint8Array([...nulStrings('device'), 0xff, 0]), expect: 'OK|' },
+      { as: 'g5', op: 'WRITE', args: ['device/x', '1'], expect: 'OK|' },
+    ]);
+    expect(rig.conns.get('g5')!.closed).toBe(false);
+  });
+
   it('removal fires the removed root for ancestors and exact watches on removed descendants', () => {
     runTable([
       { as: 'd0', op: 'WRITE', args: ['/t/a/b/c', '1'], expect: 'OK|' },
