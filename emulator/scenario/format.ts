@@ -35,7 +35,8 @@ function bounds(b: TimeBounds): Record<string, string> {
   return out;
 }
 
-function action(a: GuestAction): Record<string, unknown> {
+/** `open: xvda` and `close: xvda` name the disk directly; other actions take a map. */
+function action(a: GuestAction): Record<string, unknown> | string {
   switch (a.kind) {
     case 'write':
       return {
@@ -72,7 +73,7 @@ function action(a: GuestAction): Record<string, unknown> {
     }
     case 'open':
     case 'close':
-      return { disk: a.disk };
+      return a.disk;
     case 'shutdown':
       return a.timeout === undefined ? {} : { timeout: formatDuration(a.timeout) };
     case 'crash':
