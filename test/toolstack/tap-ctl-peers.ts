@@ -70,7 +70,7 @@ export class TestBlktap {
   }
 
   private alloc(handle: Uint8Array): number {
-    let minor = this.slots.findIndex((s) => s === undefined);
+    let minor = this.slots.indexOf(undefined);
     if (minor < 0) minor = this.slots.length;
     const sysfs = this.k.sysfs.deviceCreate(BLKTAP2_SYSFS_CLASS, `blktap${minor}`);
     this.slots[minor] = { sysfs, ringOpen: false };

@@ -43,7 +43,9 @@ describe('tap-ctl destroy when tapdisk cannot finish DETACH (teardown §3)', () 
     const frees = r.trace.filter((e) => e.comp === 'tap-ctl' && e.kind.startsWith('free'));
     expect(frees.map((e) => e.fields?.minor)).toEqual([0]); // only the manual `tap-ctl free -m 0`
     const timeouts = r.trace.filter((e) => e.comp === 'tap-ctl' && e.kind === 'timeout');
-    expect(timeouts.map((e) => [e.t, e.fields?.waited, e.fields?.seconds])).toEqual([[5000, 'DETACH_RSP', 5]]);
+    expect(timeouts.map((e) => [e.t, e.fields?.waited, e.fields?.seconds])).toEqual([
+      [5000, 'DETACH_RSP', 5],
+    ]);
 
     expect(r.stalls).toHaveLength(1);
     const stall = r.stalls[0]!;

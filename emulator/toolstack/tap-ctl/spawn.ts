@@ -3,9 +3,8 @@
  * exit, then read the control socket path `/var/run/blktap-control/ctl<id>` it printed. Returns the id
  * or a negative value. tap_ctl_get_pid() asks a tapdisk for its pid (PID, 2 s).
  *
- * Contract with the tapdisk2 program: its first process prints the socket path as its first stdout
- * line, and exits 0 once the daemon it forked is listening there.
- * Simplification: the pipe is the child's stdout lines, read after it exited (the kernel has no pipes).
+ * Contract with the tapdisk2 program: the first line it prints is the socket path, printed once it
+ * listens there (emulator/tapdisk/server.ts does this).
  */
 import { BLKTAP2_CONTROL_DIR, BLKTAP2_CONTROL_SOCKET } from '../../../drivers/blktap/abi.js';
 import { isKernelError } from '../../kernel/errno.js';
@@ -14,13 +13,18 @@ import { requestMessage } from '../../tapdisk/message.js';
 import { eprintf, errno, errnoOf, type TapCtlContext, TapCtlTimeout, traceTapCtl } from './context.js';
 import { tapCtlConnectSendAndReceive } from './ipc.js';
 
-/** __tap_ctl_spawn + tap_ctl_wait: the child's exit as tap-ctl sees it, and what it printed. */
-async function spawnAndWait(
+/**
+ * __tap_ctl_spawn + tap_ctl_wait + reading the pipe: the child runs detached (tapdisk2 daemonizes), and
+ * tap-ctl reads its stdout until the first line arrives or the child exits without one; an exit before
+ * printing is reported as tap_ctl_wait() does (status → -code, signal → -EINTR).
+ * Simplification: the kernel has no pipes, so the read polls the child's stdout at each scheduling point.
+ */
+async function spawnAndRead(
   ctx: TapCtlContext,
 ): Promise<{ err: number; child: number; stdout: readonly string[] }> {
   let pid: number;
   try {
-    pid = await ctx.proc.spawn(ctx.tapdiskProgram, [], { name: 'tapdisk2' });
+    pid = await ctx.proc.spawn(ctx.tapdiskProgram, [], { name: 'tapdisk2', daemonize: true });
   } catch (e) {
     if (!isKernelError(e, 'ENOENT')) return { err: -errnoOf(ctx, e), child: -1, stdout: [] };
     // The fork succeeded in C; execlp failed in the child, which logs and exits 1.
@@ -28,24 +32,20 @@ async function spawnAndWait(
     return { err: -1, child: -1, stdout: [] };
   }
   const child = ctx.kernel.processes.get(pid);
-  const stdout = child?.output ?? [];
   traceTapCtl(ctx, 'spawn', { child: pid, program: ctx.tapdiskProgram });
-  let waited: Awaited<ReturnType<typeof ctx.proc.waitpid>>;
-  try {
-    waited = await ctx.proc.waitpid(pid);
-  } catch (e) {
-    const n = errnoOf(ctx, e);
-    eprintf(ctx, 'tap_ctl_wait', `wait(${pid}) failed, err ${n}`);
-    return { err: -n, child: pid, stdout };
+  if (child === undefined) return { err: -errno('ECHILD'), child: pid, stdout: [] };
+  while (child.output.length === 0 && (child.state === 'live' || child.state === 'exiting')) {
+    await ctx.proc.yield();
   }
-  const status = waited!.status;
+  if (child.output.length > 0) return { err: 0, child: pid, stdout: child.output };
+  const status = child.exitStatus!;
   if (status.signal !== undefined) {
     eprintf(ctx, 'tap_ctl_wait', `tapdisk2[${pid}] killed by signal ${SIGNALS[status.signal]}`);
-    return { err: -errno('EINTR'), child: pid, stdout };
+    return { err: -errno('EINTR'), child: pid, stdout: [] };
   }
   const code = status.code ?? 0;
   if (code) eprintf(ctx, 'tap_ctl_wait', `tapdisk2[${pid}] failed, status ${code}`);
-  return { err: -code, child: pid, stdout };
+  return { err: -code, child: pid, stdout: [] };
 }
 
 /** fscanf(f, "/var/run/blktap-control/ctl%d", &id) over what the child printed. */
@@ -62,7 +62,7 @@ export function parseSpawnedId(stdout: readonly string[]): number | undefined {
 
 /** tap_ctl_spawn(): the new tapdisk's id (the number in `ctl<id>`), or a negative value. */
 export async function tapCtlSpawn(ctx: TapCtlContext): Promise<number> {
-  const { err, child, stdout } = await spawnAndWait(ctx);
+  const { err, child, stdout } = await spawnAndRead(ctx);
   if (err) return err;
   let id = parseSpawnedId(stdout);
   if (id === undefined) {
