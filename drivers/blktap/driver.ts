@@ -51,11 +51,7 @@ export class BlktapDriver {
     readonly k: Kernel,
     options: BlktapOptions,
   ) {
-    if (options.destroySemantics !== '2010-06' && options.destroySemantics !== '2010-08') {
-      throw new RangeError(
-        `blktap destroySemantics: '${String(options.destroySemantics)}' is neither '2010-06' nor '2010-08'`,
-      );
-    }
+    checkSemantics(options.destroySemantics);
     this.semantics = options.destroySemantics;
     this.destroyLock = options.destroyLock ?? 'trylock';
     if (this.destroyLock !== 'trylock' && this.destroyLock !== 'lock') {
@@ -111,6 +107,13 @@ export class BlktapDriver {
 
 /** Loads the module into a kernel (the `misc` class must not exist yet, or is created here). */
 export function installBlktap(k: Kernel, options: BlktapOptions): BlktapDriver {
+  checkSemantics(options.destroySemantics);
   if (!k.ns.exists('/sys/class/misc')) k.sysfs.classCreate('misc');
   return new BlktapDriver(k, options);
+}
+
+function checkSemantics(s: unknown): void {
+  if (s !== '2010-06' && s !== '2010-08') {
+    throw new RangeError(`blktap destroySemantics: '${String(s)}' is neither '2010-06' nor '2010-08'`);
+  }
 }
