@@ -1,0 +1,171 @@
+/**
+ * A guest kernel's page allocator over the frames Xen gives it (XENMEM_populate_physmap through
+ * `hc.allocPages`). Drivers need runs of *adjacent* frames: a multi-page ring must be one contiguous
+ * run (Linux uses alloc_pages_exact), and a DMA buffer that spans several pages is easiest to view as
+ * one Uint8Array when its frames are adjacent in machine memory.
+ *
+ * Frames whose grant could not be revoked (the backend still maps them) are *surrendered*: they leave
+ * this allocator for good and are freed to Xen by the grant table's deferred list once revoked
+ * (XSA-396), so they can never be handed out again while a backend can reach them.
+ */
+import type { Hypercalls } from '../../hypervisor/hypercall.js';
+import { XEN_PAGE_SIZE } from '../ring.js';
+
+export type MemoryHypercalls = Pick<Hypercalls, 'allocPages' | 'freePage' | 'page'>;
+
+/** A buffer in guest memory: `length` bytes starting `offset` bytes into frames[0], over adjacent frames. */
+export interface GuestBuffer {
+  readonly frames: readonly number[];
+  readonly offset: number;
+  readonly length: number;
+}
+
+export class GuestMemoryError extends Error {
+  override readonly name = 'GuestMemoryError';
+}
+
+/** How many frames to ask Xen for at once when the pool has no suitable run. */
+const GROW_CHUNK = 64;
+/** Give up finding an adjacent run after this many grow attempts (fragmented host memory). */
+const MAX_GROW_TRIES = 8;
+
+export class GuestMemory {
+  /** Frames this allocator owns and has not handed out, kept sorted. */
+  private free: number[] = [];
+  private readonly inUse = new Set<number>();
+  private readonly surrendered = new Set<number>();
+
+  constructor(private readonly hc: MemoryHypercalls) {}
+
+  get freeFrames(): number {
+    return this.free.length;
+  }
+
+  get usedFrames(): number {
+    return this.inUse.size;
+  }
+
+  get surrenderedFrames(): number {
+    return this.surrendered.size;
+  }
+
+  /** A 4 KiB view of one of our frames. */
+  page(mfn: number): Uint8Array {
+    return this.hc.page(mfn);
+  }
+
+  /** `n` adjacent frames (ascending mfns), zeroed by Xen when new. Throws GuestMemoryError when impossible. */
+  allocRun(n: number): number[] {
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`allocRun: n must be a positive integer, got ${n}`);
+    for (let tries = 0; ; tries++) {
+      const at = this.findRun(n);
+      if (at >= 0) {
+        const run = this.free.splice(at, n);
+        for (const f of run) this.inUse.add(f);
+        for (const f of run) this.hc.page(f).fill(0);
+        return run;
+      }
+      if (tries >= MAX_GROW_TRIES) {
+        throw new GuestMemoryError(`no run of ${n} adjacent frames after ${tries} allocations from Xen`);
+      }
+      let got: number[];
+      try {
+        got = this.hc.allocPages(Math.max(n, GROW_CHUNK));
+      } catch (e) {
+        try {
+          got = this.hc.allocPages(n);
+        } catch {
+          throw new GuestMemoryError(`cannot get ${n} frame(s) from Xen: ${(e as Error).message}`);
+        }
+      }
+      this.free.push(...got);
+      this.free.sort((a, b) => a - b);
+    }
+  }
+
+  /** Allocate a buffer of `length` bytes at `offset` in its first frame, over adjacent frames. */
+  allocBuffer(length: number, offset = 0): GuestBuffer {
+    if (!Number.isSafeInteger(length) || length < 1) {
+      throw new RangeError(`allocBuffer: length must be a positive integer, got ${length}`);
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset >= XEN_PAGE_SIZE) {
+      throw new RangeError(`allocBuffer: offset must be 0..${XEN_PAGE_SIZE - 1}, got ${offset}`);
+    }
+    const frames = this.allocRun(Math.ceil((offset + length) / XEN_PAGE_SIZE));
+    return { frames, offset, length };
+  }
+
+  /** Give frames back to the pool (surrendered ones stay with the grant table's deferred list). */
+  freeRun(frames: readonly number[]): void {
+    for (const f of frames) {
+      if (this.surrendered.has(f)) continue;
+      if (!this.inUse.delete(f)) throw new RangeError(`freeRun: frame ${f} is not allocated here`);
+      const at = lowerBound(this.free, f);
+      this.free.splice(at, 0, f);
+    }
+  }
+
+  freeBuffer(buf: GuestBuffer): void {
+    this.freeRun(buf.frames);
+  }
+
+  /**
+   * A frame whose grant is still mapped by a backend: it must never be reused. It leaves this pool;
+   * whoever defers its revocation frees it to Xen afterwards.
+   */
+  surrender(mfn: number): void {
+    if (!this.inUse.has(mfn)) throw new RangeError(`surrender: frame ${mfn} is not allocated here`);
+    this.inUse.delete(mfn);
+    this.surrendered.add(mfn);
+  }
+
+  isSurrendered(mfn: number): boolean {
+    return this.surrendered.has(mfn);
+  }
+
+  /** One view over the whole buffer (its frames are adjacent in machine memory). */
+  view(buf: GuestBuffer): Uint8Array {
+    const first = this.hc.page(buf.frames[0]);
+    return new Uint8Array(first.buffer, first.byteOffset + buf.offset, buf.length);
+  }
+
+  /**
+   * The buffer a view lies in, when the view is over our own frames in machine memory; undefined for
+   * any other memory (the caller then bounces the data through pages of its own).
+   */
+  bufferOf(view: Uint8Array): GuestBuffer | undefined {
+    if (view.length === 0 || this.inUse.size === 0) return undefined;
+    const any = this.inUse.values().next().value as number;
+    const probe = this.hc.page(any);
+    if (view.buffer !== probe.buffer) return undefined;
+    const first = Math.floor(view.byteOffset / XEN_PAGE_SIZE);
+    const last = Math.floor((view.byteOffset + view.length - 1) / XEN_PAGE_SIZE);
+    const frames: number[] = [];
+    for (let f = first; f <= last; f++) {
+      if (!this.inUse.has(f)) return undefined;
+      frames.push(f);
+    }
+    return { frames, offset: view.byteOffset - first * XEN_PAGE_SIZE, length: view.length };
+  }
+
+  private findRun(n: number): number {
+    let start = 0;
+    for (let i = 1; i <= this.free.length; i++) {
+      if (i - start >= n) return start;
+      if (i < this.free.length && this.free[i] !== this.free[i - 1] + 1) start = i;
+    }
+    return -1;
+  }
+}
+
+function lowerBound(a: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
