@@ -11,6 +11,7 @@ import { type WatchCallback, type WatchOptions, XenbusWatch, type Xenwatch } fro
 import {
   encodeMessage,
   errorNameOf,
+  latin1String,
   nulStrings,
   splitReplyStrings,
   utf8String,
@@ -312,7 +313,8 @@ export class XenbusClient {
 
   private onMessage(m: XsMessage): void {
     if (m.type === XsType.WATCH_EVENT) {
-      const [path, token] = splitReplyStrings(m.payload);
+      // Byte strings: a token comes back exactly as sent, whatever its bytes.
+      const [path, token] = splitReplyStrings(m.payload, latin1String);
       if (path === undefined || token === undefined) {
         this.env.trace.log(this.comp, `malformed WATCH_EVENT payload of ${m.payload.length} bytes ignored`);
         return;

@@ -162,14 +162,15 @@ export function encodeMessage(m: XsMessage): Uint8Array {
 }
 
 // ---- payload strings -----------------------------------------------------------------------------
-// Paths and tokens are ASCII in practice; values are arbitrary bytes. The two decoders differ above
-// 0x7f: the kernel client reads UTF-8 (what it writes), the daemon keeps one char per byte.
+// xenstore is byte-transparent: C xenstored copies values and watch tokens as raw bytes (paths are
+// limited to a character set anyway). The daemon therefore reads and writes strings one char per byte
+// (latin1String / latin1Bytes, exact inverses); the kernel client reads values as UTF-8 text (what its
+// string API writes) and keeps readBytes() for the raw bytes.
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder();
-const latin1Decoder = new TextDecoder('latin1');
 
-/** A string's UTF-8 bytes: how both sides put strings on the wire. */
+/** A string's UTF-8 bytes: how the client APIs put text on the wire. */
 export function utf8Bytes(s: string): Uint8Array {
   return utf8Encoder.encode(s);
 }
@@ -180,11 +181,31 @@ export function utf8String(b: Uint8Array): string {
 }
 
 /**
- * One char per byte (the WHATWG "latin1" label, i.e. windows-1252), as the daemon reads requests. The
- * inverse of utf8Bytes only for ASCII.
+ * One char per byte, code points 0..255 (ISO-8859-1 proper: WHATWG's "latin1" label is windows-1252,
+ * which maps 0x80..0x9f elsewhere and so does not round-trip). The exact inverse of latin1Bytes.
  */
 export function latin1String(b: Uint8Array): string {
-  return latin1Decoder.decode(b);
+  let s = '';
+  // Chunked so a 4 KiB payload never hits the argument-count limit of fromCharCode.
+  for (let i = 0; i < b.length; i += 1024) {
+    s += String.fromCharCode.apply(null, b.subarray(i, i + 1024) as unknown as number[]);
+  }
+  return s;
+}
+
+/** Each char as one byte; a char above U+00FF cannot be a byte and is refused with its position. */
+export function latin1Bytes(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) {
+      throw new RangeError(
+        `latin1Bytes: char ${i} of the string is U+${c.toString(16).toUpperCase().padStart(4, '0')}, not a byte`,
+      );
+    }
+    out[i] = c;
+  }
+  return out;
 }
 
 /** Each part followed by a NUL: the usual request payload ("path|", "path|token|" where | is NUL). */
@@ -234,11 +255,15 @@ export function splitNulStrings(payload: Uint8Array): { strings: string[]; end: 
 
 /**
  * The kernel's reading of a reply (Linux xenbus_xs.c split()): the reader NUL-terminates the body, so a
- * trailing unterminated fragment is a string too. UTF-8.
+ * trailing unterminated fragment is a string too. UTF-8 by default; watch events are read with
+ * latin1String so that a token comes back byte for byte.
  */
-export function splitReplyStrings(payload: Uint8Array): string[] {
+export function splitReplyStrings(
+  payload: Uint8Array,
+  decode: (b: Uint8Array) => string = utf8String,
+): string[] {
   if (payload.length === 0) return [];
-  const parts = utf8String(payload).split('\0');
+  const parts = decode(payload).split('\0');
   if (parts[parts.length - 1] === '') parts.pop();
   return parts;
 }

@@ -7,6 +7,7 @@ import {
   latin1String,
   nulStrings,
   splitNulStrings,
+  utf8String,
   writePayload,
   XsType,
 } from '../../drivers/xenbus/xs-wire.js';
@@ -27,8 +28,9 @@ export class XsClient {
     return this.call(XsType.READ, nulStrings(path), tx).payload;
   }
 
+  /** The value as UTF-8 text (what write() of a string stores); readBytes() gives the raw bytes. */
   read(path: string, tx = 0): string {
-    return latin1String(this.readBytes(path, tx));
+    return utf8String(this.readBytes(path, tx));
   }
 
   /** read() that answers undefined for ENOENT. */

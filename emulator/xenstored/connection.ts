@@ -8,6 +8,7 @@ import {
   encodeMessage,
   errorNameOf,
   isXsErrorName,
+  latin1Bytes,
   nulStrings,
   splitNulStrings,
   utf8Bytes,
@@ -139,10 +140,14 @@ export class XenstoreConnection {
     this.pump();
   }
 
-  /** Queue a watch event; an identical one still pending is not queued twice (special paths excepted). */
+  /**
+   * Queue a watch event; an identical one still pending is not queued twice (special paths excepted).
+   * `path` and `token` are byte strings (one char per byte, as the daemon read them): they go back out
+   * byte for byte.
+   */
   queueEvent(path: string, token: string): void {
     if (this.closed) return;
-    const payload = nulStrings(path, token);
+    const payload = nulStrings(latin1Bytes(path), latin1Bytes(token));
     const key = `${path}\0${token}`;
     if (!path.startsWith('@') && this.output.some((q) => q.key === key)) return;
     this.output.push({

@@ -7,6 +7,7 @@
  */
 import {
   concatBytes,
+  latin1Bytes,
   latin1String,
   nulStrings,
   splitNulStrings,
@@ -446,7 +447,7 @@ export class XenstoreDaemon implements ConnectionHost {
       type: XsType.WATCH_EVENT,
       reqId: 0,
       txId: 0,
-      payload: nulStrings(watchEventPath(w, node), token),
+      payload: nulStrings(latin1Bytes(watchEventPath(w, node)), latin1Bytes(token)),
     });
     return OK;
   }

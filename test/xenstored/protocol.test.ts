@@ -121,8 +121,21 @@ describe('xenstored protocol: watches', () => {
     // Regression: queueing its registration event used to throw a RangeError out of the daemon.
     const rig = runTable([
       ...guestHome,
-      { as: 'g5', op: 'WATCH', raw: new Uint8Array([...nulStrings('device'), 0xff, 0]), expect: 'OK|' },
-      { as: 'g5', op: 'WRITE', args: ['device/x', '1'], expect: 'OK|' },
+      {
+        as: 'g5',
+        op: 'WATCH',
+        raw: new Uint8Array([...nulStrings('device'), 0xff, 0x80, 0]),
+        expect: 'OK|',
+        // The token comes back byte for byte (the harness shows one char per byte).
+        events: { g5: ['device|\xff\x80'] },
+      },
+      {
+        as: 'g5',
+        op: 'WRITE',
+        args: ['device/x', '1'],
+        expect: 'OK|',
+        events: { g5: ['device/x|\xff\x80'] },
+      },
     ]);
     expect(rig.conns.get('g5')!.closed).toBe(false);
   });
