@@ -170,8 +170,47 @@ export function decodeBlktap2Params(bytes: Uint8Array): Blktap2Params {
 export const BLKTAP_DEVICE_INFO_SIZE = 24;
 export const BLKTAP_DEVICE_FLAG_RO = 0x1;
 
-/** `struct blktap_info` (ALLOC_TAP result): ring_major, bdev_major, ring_minor (u32 each). */
-export const BLKTAP_INFO_SIZE = 12;
+/**
+ * ALLOC_TAP's argument: Xen's `struct blktap2_handle { unsigned int ring, device, minor; }` (the 2011
+ * kernel header calls it `struct blktap_info { ring_major, bdev_major, ring_minor }`): three u32, LE.
+ * The caller passes a buffer of this size; the driver copy_to_user()s the handle into it.
+ */
+export const BLKTAP2_HANDLE_SIZE = 12;
+export const BLKTAP_INFO_SIZE = BLKTAP2_HANDLE_SIZE;
+
+export interface BlktapHandle {
+  /** blktap_ring_major: the char major of the ring devices `blktapN`. */
+  ring: number;
+  /** blktap_device_major: the block major of `tapdevN`. */
+  device: number;
+  minor: number;
+}
+
+export function encodeBlktapHandle(h: BlktapHandle, into?: Uint8Array): Uint8Array {
+  for (const field of ['ring', 'device', 'minor'] as const) {
+    const v = h[field];
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new RangeError(`blktap2_handle.${field}: ${v} is not an unsigned int`);
+    }
+  }
+  const bytes = into ?? new Uint8Array(BLKTAP2_HANDLE_SIZE);
+  if (bytes.length !== BLKTAP2_HANDLE_SIZE) {
+    throw new RangeError(`blktap2_handle: buffer of ${bytes.length} bytes, expected ${BLKTAP2_HANDLE_SIZE}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint32(0, h.ring, true);
+  view.setUint32(4, h.device, true);
+  view.setUint32(8, h.minor, true);
+  return bytes;
+}
+
+export function decodeBlktapHandle(bytes: Uint8Array): BlktapHandle {
+  if (bytes.length !== BLKTAP2_HANDLE_SIZE) {
+    throw new RangeError(`blktap2_handle: ${bytes.length} bytes, expected ${BLKTAP2_HANDLE_SIZE}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { ring: view.getUint32(0, true), device: view.getUint32(4, true), minor: view.getUint32(8, true) };
+}
 
 // --- The blktap ring (2011 kernel header) --------------------------------------------------------------
 // Xen's in-tree tapdisk2 instead shares a plain blkif ring with the kernel (see drivers/blkif.ts).

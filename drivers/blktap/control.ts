@@ -7,22 +7,22 @@
  */
 import type { CharDriver } from '../../emulator/kernel/char-device.js';
 import { KernelError } from '../../emulator/kernel/errno.js';
-import { BLKTAP2_DIRECTORY, BlktapIoctl, ringDevicePath } from './abi.js';
+import {
+  BLKTAP2_CONTROL_DEVICE,
+  BLKTAP2_DIRECTORY,
+  BLKTAP2_HANDLE_SIZE,
+  BlktapIoctl,
+  encodeBlktapHandle,
+  ringDevicePath,
+} from './abi.js';
 import { blktapDeviceDestroy } from './device.js';
 import type { BlktapDriver } from './driver.js';
 import { blktapSysfsCreate, blktapSysfsDestroy } from './sysfs.js';
 import { Blktap } from './tap.js';
 
-/** struct blktap_handle, the ALLOC_TAP result the caller passes in as its buffer. */
-export interface BlktapHandle {
-  ring?: number;
-  device?: number;
-  minor?: number;
-}
-
 export function controlDriver(drv: BlktapDriver): CharDriver {
   return {
-    describe: () => '/dev/xen/blktap-2/control',
+    describe: () => BLKTAP2_CONTROL_DEVICE,
     ioctl: (_file, cmd, arg) => controlIoctl(drv, cmd, arg),
   };
 }
@@ -30,15 +30,16 @@ export function controlDriver(drv: BlktapDriver): CharDriver {
 function controlIoctl(drv: BlktapDriver, cmd: number, arg: unknown): number {
   switch (cmd) {
     case BlktapIoctl.ALLOC_TAP: {
-      if (typeof arg !== 'object' || arg === null) {
-        // copy_to_user() into a bad pointer: the tap is destroyed again.
-        throw new KernelError('EFAULT', `blktap ALLOC_TAP: handle buffer is ${String(arg)}`);
-      }
       const tap = createTap(drv);
-      const h = arg as BlktapHandle;
-      h.ring = drv.ringMajor;
-      h.device = drv.deviceMajor;
-      h.minor = tap.minor;
+      // copy_to_user(ptr, &h, sizeof(h)); when it faults the new tap is destroyed again.
+      if (!(arg instanceof Uint8Array) || arg.length !== BLKTAP2_HANDLE_SIZE) {
+        destroyTap(drv, tap);
+        throw new KernelError(
+          'EFAULT',
+          `blktap ALLOC_TAP: handle buffer is ${describeArg(arg)}, expected ${BLKTAP2_HANDLE_SIZE} bytes`,
+        );
+      }
+      encodeBlktapHandle({ ring: drv.ringMajor, device: drv.deviceMajor, minor: tap.minor }, arg);
       return 0;
     }
     case BlktapIoctl.FREE_TAP: {
@@ -58,6 +59,10 @@ function controlIoctl(drv: BlktapDriver, cmd: number, arg: unknown): number {
     default:
       throw new KernelError('ENOTTY', `blktap control ioctl ${cmd}`);
   }
+}
+
+function describeArg(arg: unknown): string {
+  return arg instanceof Uint8Array ? `${arg.length} bytes` : String(arg);
 }
 
 function busyReason(tap: Blktap): string {
@@ -85,7 +90,8 @@ function createTap(drv: BlktapDriver): Blktap {
   tap.poolRef = true;
   drv.poolRefs++;
   blktapSysfsCreate(drv, tap);
-  // udev's blktap rule makes the ring node; nothing ever removes it (tap-ctl does not unlink either).
+  // udev stands in here: the ring node appears with the sysfs device; tap-ctl allocate unlinks and
+  // re-mknods it anyway (tap_ctl_make_device), and nothing removes it at free.
   const path = ringDevicePath(minor);
   if (!drv.k.ns.exists(BLKTAP2_DIRECTORY)) drv.k.ns.mkdir(BLKTAP2_DIRECTORY, { parents: true });
   if (!drv.k.ns.exists(path)) drv.k.ns.mknod(path, 'chr', drv.ringMajor, minor);

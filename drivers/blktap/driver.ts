@@ -15,7 +15,7 @@
  */
 import { MISC_DYNAMIC_MINOR } from '../../emulator/kernel/char-device.js';
 import type { Kernel } from '../../emulator/kernel/kernel.js';
-import { BLKTAP_RING_SIZE, BLKTAP2_SYSFS_CLASS, MAX_BLKTAP_DEVICE } from './abi.js';
+import { BLKTAP_RING_SIZE, BLKTAP2_CONTROL_NAME, BLKTAP2_SYSFS_CLASS, MAX_BLKTAP_DEVICE } from './abi.js';
 import { controlDriver } from './control.js';
 import { ringDriver } from './ring.js';
 import type { Blktap } from './tap.js';
@@ -72,8 +72,9 @@ export class BlktapDriver {
     this.ringMajor = k.chars.register(0, 0, MAX_BLKTAP_DEVICE, 'blktap2', ringDriver(this));
     this.log(`blktap ring major: ${this.ringMajor}`);
     k.sysfs.classCreate(BLKTAP2_SYSFS_CLASS);
-    this.controlMinor = k.chars.miscRegister('blktap-control', MISC_DYNAMIC_MINOR, controlDriver(this));
-    k.sysfs.deviceCreate('misc', 'blktap-control', {
+    // The misc name is what tap-ctl looks for in /proc/misc (BLKTAP2_CONTROL_NAME).
+    this.controlMinor = k.chars.miscRegister(BLKTAP2_CONTROL_NAME, MISC_DYNAMIC_MINOR, controlDriver(this));
+    k.sysfs.deviceCreate('misc', BLKTAP2_CONTROL_NAME, {
       devt: { kind: 'chr', major: 10, minor: this.controlMinor },
       devnode: 'xen/blktap-2/control',
     });

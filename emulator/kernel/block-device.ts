@@ -184,6 +184,11 @@ export class BlockLayer {
     return major;
   }
 
+  /** The registered block majors (register_blkdev), ascending: what /proc/devices lists. */
+  majorList(): { major: number; name: string }[] {
+    return [...this.majors].map(([major, name]) => ({ major, name })).sort((a, b) => a.major - b.major);
+  }
+
   unregisterBlkdev(major: number, name: string): void {
     if (this.majors.get(major) !== name) {
       throw new KernelError('EINVAL', `unregister_blkdev ${name}: major ${major} is not registered to it`);

@@ -127,6 +127,18 @@ export class CharDevices {
     return file;
   }
 
+  /** The misc devices as drivers/char/misc.c keeps misc_list: misc_register adds at the head. */
+  miscList(): { minor: number; name: string }[] {
+    return [...this.miscMinors].map(([minor, { name }]) => ({ minor, name })).reverse();
+  }
+
+  /** The registered char regions (misc devices excluded), by major then first minor. */
+  regionList(): CharDeviceInfo[] {
+    return this.regions
+      .map(({ major, baseMinor, count, name }) => ({ major, baseMinor, count, name }))
+      .sort((a, b) => a.major - b.major || a.baseMinor - b.baseMinor);
+  }
+
   /** /proc/devices "Character devices" style listing. */
   list(): CharDeviceInfo[] {
     const rows: CharDeviceInfo[] = this.regions.map(({ major, baseMinor, count, name }) => ({

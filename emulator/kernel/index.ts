@@ -9,6 +9,7 @@ export * from './kernel.js';
 export * from './namespace.js';
 export * from './poll.js';
 export * from './process.js';
+export * from './procfs.js';
 export * from './signals.js';
 export * from './special-files.js';
 export * from './sysfs.js';

@@ -11,6 +11,7 @@ import { ImageDisk, type ImageDiskOptions } from './image-disk.js';
 import { Namespace } from './namespace.js';
 import { PollHub } from './poll.js';
 import { type KernelServices, type Process, ProcessTable, type Program } from './process.js';
+import { mountProcfs } from './procfs.js';
 import { Sysfs } from './sysfs.js';
 import { UnixSockets } from './unix-socket.js';
 import { KernelWaits } from './waits.js';
@@ -45,6 +46,7 @@ export class Kernel implements KernelServices {
     this.sockets = new UnixSockets(env, this.ns, this.poll, this.waits);
     this.processes = new ProcessTable(this, options);
     for (const dir of ['/var/run', '/tmp']) this.ns.mkdir(dir, { parents: true });
+    mountProcfs(this.ns, this.chars, this.blocks);
   }
 
   /** Installs a program under a path so `spawn("/usr/sbin/tapdisk2")` finds it (exec). */

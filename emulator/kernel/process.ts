@@ -424,6 +424,25 @@ export class Process implements Holder {
   print(line: string): void {
     this.output.push(line);
     this.k.env.trace.emit('proc', 'stdout', { pid: this.pid, line });
+    this.table.outputWritten();
+  }
+
+  /**
+   * read(2) on a pipe from the stdout of process `pid` (tap-ctl reading what tapdisk2 printed): blocks
+   * until it printed a line or exited, then returns every line printed so far (none at end of file).
+   * Simplification: stdout is a line log, so the pipe is modelled by waiting on it rather than by bytes.
+   */
+  readOutput(pid: number, options: { what?: string } = {}): Promise<readonly string[]> {
+    return this.sys(async () => {
+      const child = this.table.get(pid);
+      if (child === undefined) throw new KernelError('EBADF', `read stdout of ${pid}: no such process`);
+      const exited = () => child.state === 'zombie' || child.state === 'reaped';
+      await this.table.waitOutput(() => child.output.length > 0 || exited(), {
+        what: options.what ?? `a line on the stdout of ${child.label}`,
+        holders: () => [child],
+      });
+      return [...child.output];
+    });
   }
 
   // ---- internals -----------------------------------------------------------------------------------
@@ -495,6 +514,8 @@ export class ProcessTable implements FatalSignalSource {
   private readonly procs = new Map<number, Process>();
   private readonly byTask = new Map<number, Process>();
   private readonly childExit: WaitQueue;
+  /** Readers of a process's stdout (Process.readOutput); woken by print and by exit (EOF). */
+  private readonly stdout: WaitQueue;
   private lastPid: number;
 
   constructor(
@@ -508,6 +529,7 @@ export class ProcessTable implements FatalSignalSource {
     }
     this.lastPid = first - 1;
     this.childExit = k.env.waitQueue('child exit');
+    this.stdout = k.env.waitQueue('stdout pipes');
     k.waits.setSignalSource(this);
   }
 
@@ -573,6 +595,16 @@ export class ProcessTable implements FatalSignalSource {
     // The task running exit cleanup after exit() is not itself signalled.
     if (proc.state === 'exiting' && proc.fatal.signal === undefined) return undefined;
     return { pid: proc.pid, reason: proc.fatal.reason };
+  }
+
+  /** @internal a process printed a line: wake readers of its stdout. */
+  outputWritten(): void {
+    this.stdout.wakeAll();
+  }
+
+  /** @internal Process.readOutput's interruptible wait (pipe_read). */
+  async waitOutput(cond: () => boolean, options: { what: string; holders: () => Holder[] }): Promise<void> {
+    await this.k.waits.waitInterruptible(this.stdout, cond, options);
   }
 
   /** Waits until `proc` has exited (any caller, no reaping); undefined on timeout. */
@@ -709,6 +741,7 @@ export class ProcessTable implements FatalSignalSource {
     }
     if (proc.ppid === INIT_PID) this.reap(proc);
     this.childExit.wakeAll();
+    this.stdout.wakeAll();
   }
 
   private reap(proc: Process): void {

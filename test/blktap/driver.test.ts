@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import {
   BLKTAP2_CONTROL_DEVICE,
+  BLKTAP2_HANDLE_SIZE,
   BlktapIoctl,
+  decodeBlktapHandle,
   encodeBlktap2Params,
   ringDevicePath,
 } from '../../drivers/blktap/abi.js';
-import type { BlktapHandle } from '../../drivers/blktap/control.js';
 import { installBlktap } from '../../drivers/blktap/driver.js';
 import { tapdevDiskName } from '../../drivers/blktap/tap.js';
 import { KernelError } from '../../emulator/kernel/errno.js';
@@ -37,9 +38,9 @@ async function control(p: Process, cmd: number, arg: unknown): Promise<number | 
 }
 
 async function alloc(p: Process): Promise<number | string> {
-  const h: BlktapHandle = {};
+  const h = new Uint8Array(BLKTAP2_HANDLE_SIZE);
   const r = await control(p, BlktapIoctl.ALLOC_TAP, h);
-  return r === 0 ? h.minor! : r;
+  return r === 0 ? decodeBlktapHandle(h).minor : r;
 }
 
 const params = (capacity: bigint, sectorSize = 512) =>
@@ -51,13 +52,16 @@ describe('blktap control device', () => {
       const drv = installBlktap(k, { destroySemantics: '2010-08', maxDevices: 3 });
       const out: unknown[] = [];
       await inProcess(k, 'tap-ctl', async (p) => {
-        const h: BlktapHandle = {};
-        out.push(await control(p, BlktapIoctl.ALLOC_TAP, h), h);
+        const h = new Uint8Array(BLKTAP2_HANDLE_SIZE);
+        out.push(await control(p, BlktapIoctl.ALLOC_TAP, h), decodeBlktapHandle(h));
         out.push(await alloc(p), await alloc(p), await alloc(p));
         out.push(await control(p, BlktapIoctl.FREE_TAP, 1), await alloc(p));
         out.push(await control(p, BlktapIoctl.FREE_TAP, 4), await control(p, BlktapIoctl.FREE_TAP, 3));
         out.push(await control(p, BlktapIoctl.FREE_TAP, 2), await control(p, BlktapIoctl.FREE_TAP, 2));
         out.push(await control(p, 999, 0), await control(p, BlktapIoctl.ALLOC_TAP, null));
+        // A handle buffer of the wrong size faults in copy_to_user: the new tap is destroyed again.
+        out.push(await control(p, BlktapIoctl.ALLOC_TAP, new Uint8Array(8)), await alloc(p));
+        out.push(await control(p, BlktapIoctl.FREE_TAP, 2));
         out.push(await p.glob('/sys/class/blktap2/*'), await p.readText('/sys/class/blktap2/blktap0/name'));
         out.push(await p.glob('/sys/class/blktap2/blktap0/*'));
       });
@@ -78,6 +82,9 @@ describe('blktap control device', () => {
       'ENODEV',
       'ENOTTY',
       'EFAULT',
+      'EFAULT',
+      2,
+      0,
       ['/sys/class/blktap2/blktap0', '/sys/class/blktap2/blktap1'],
       '0\n',
       ['debug', 'dev', 'name', 'pool', 'remove', 'task'].map((a) => `/sys/class/blktap2/blktap0/${a}`),

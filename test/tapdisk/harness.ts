@@ -6,8 +6,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BLKTAP2_CONTROL_DEVICE, BlktapIoctl, controlSocketPath } from '../../drivers/blktap/abi.js';
-import type { BlktapHandle } from '../../drivers/blktap/control.js';
+import {
+  BLKTAP2_CONTROL_DEVICE,
+  BLKTAP2_HANDLE_SIZE,
+  BlktapIoctl,
+  controlSocketPath,
+  decodeBlktapHandle,
+} from '../../drivers/blktap/abi.js';
 import { type BlktapDriver, type DestroySemantics, installBlktap } from '../../drivers/blktap/driver.js';
 import { KernelError } from '../../emulator/kernel/errno.js';
 import { Kernel } from '../../emulator/kernel/kernel.js';
@@ -81,10 +86,10 @@ export async function asProcess<T>(
 export async function allocTap(k: Kernel): Promise<number> {
   const r = await asProcess(k, 'tap-ctl', async (p) => {
     const fd = await p.open(BLKTAP2_CONTROL_DEVICE, { read: true, write: true });
-    const h: BlktapHandle = {};
+    const h = new Uint8Array(BLKTAP2_HANDLE_SIZE);
     await p.ioctl(fd, BlktapIoctl.ALLOC_TAP, h);
     await p.close(fd);
-    return h.minor!;
+    return decodeBlktapHandle(h).minor;
   });
   if (typeof r !== 'number') throw new Error(`ALLOC_TAP failed: ${r}`);
   return r;

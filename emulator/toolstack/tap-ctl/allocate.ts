@@ -4,15 +4,17 @@
  * then mknod the ring device `blktapN` (char) and the I/O device `tapdevN` or the `-d` name (block),
  * replacing stale nodes. A failed mknod frees the minor again. Errors are positive errnos.
  *
- * ioctl contract with the blktap driver: ALLOC_TAP fills a 12-byte `struct blktap2_handle`
- * (u32 ring major, u32 device major, u32 minor, little-endian) passed as a Uint8Array.
+ * ioctl contract with the blktap driver: ALLOC_TAP copies a 12-byte `struct blktap2_handle` (u32 ring
+ * major, u32 device major, u32 minor, little-endian) into the Uint8Array passed as the argument
+ * (`BLKTAP2_HANDLE_SIZE`, `decodeBlktapHandle` in drivers/blktap/abi.ts).
  */
 import {
-  BLKTAP_INFO_SIZE,
   BLKTAP2_CONTROL_DEVICE,
   BLKTAP2_CONTROL_DIR,
   BLKTAP2_CONTROL_NAME,
+  BLKTAP2_HANDLE_SIZE,
   BlktapIoctl,
+  decodeBlktapHandle,
   ioDevicePath,
   ringDevicePath,
 } from '../../../drivers/blktap/abi.js';
@@ -20,7 +22,7 @@ import { MISC_MAJOR } from '../../kernel/char-device.js';
 import { isKernelError } from '../../kernel/errno.js';
 import { eprintf, errno, errnoOf, type TapCtlContext, traceTapCtl } from './context.js';
 import { tapCtlFree } from './free.js';
-import { findMiscMinor, procMisc } from './procfs.js';
+import { findMiscMinor, PROC_MISC, readProcFile } from './procfs.js';
 
 export interface TapCtlAllocation {
   /** 0 or a positive errno. */
@@ -88,8 +90,13 @@ async function checkEnvironment(ctx: TapCtlContext): Promise<number> {
   const err = await prepareDirectory(ctx, BLKTAP2_CONTROL_DIR);
   if (err) return err;
   if (await access(ctx, BLKTAP2_CONTROL_DEVICE)) return 0;
+  const misc = await readProcFile(ctx, PROC_MISC);
+  if ('errno' in misc) {
+    eprintf(ctx, 'tap_ctl_check_environment', `failed to open /proc/misc: ${misc.errno}`);
+    return misc.errno;
+  }
   // fscanf("%d %256s") into char[256]
-  const minor = findMiscMinor(procMisc(ctx.kernel), BLKTAP2_CONTROL_NAME, 256);
+  const minor = findMiscMinor(misc.text, BLKTAP2_CONTROL_NAME, 256);
   if (minor === undefined) {
     eprintf(ctx, 'tap_ctl_check_environment', `didn't find ${BLKTAP2_CONTROL_NAME} in /proc/misc`);
     return errno('ENOSYS');
@@ -106,7 +113,7 @@ async function allocateDevice(ctx: TapCtlContext, devname: string | null): Promi
     eprintf(ctx, 'tap_ctl_allocate_device', `failed to open control device: ${n}`);
     return { err: n, minor: -1, devname };
   }
-  const handle = new Uint8Array(BLKTAP_INFO_SIZE);
+  const handle = new Uint8Array(BLKTAP2_HANDLE_SIZE);
   try {
     await ctx.proc.ioctl(fd, BlktapIoctl.ALLOC_TAP, handle);
   } catch (e) {
@@ -116,10 +123,7 @@ async function allocateDevice(ctx: TapCtlContext, devname: string | null): Promi
     return { err: n, minor: -1, devname };
   }
   await ctx.proc.close(fd);
-  const view = new DataView(handle.buffer);
-  const ring = view.getUint32(0, true);
-  const device = view.getUint32(4, true);
-  const minor = view.getUint32(8, true);
+  const { ring, device, minor } = decodeBlktapHandle(handle);
 
   const fail = async (err: number): Promise<TapCtlAllocation> => {
     await tapCtlFree(ctx, minor);

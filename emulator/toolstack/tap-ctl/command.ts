@@ -62,7 +62,7 @@ export async function runTapCtl(
 
   const parsed = parseTapCtlArgs(argv, options.variant);
   if (parsed.environmentChecked) {
-    const check = tapCtlCheck(ctx);
+    const check = await tapCtlCheck(ctx);
     if (check.err) {
       stdout(`${check.message}\n`);
       return check.err & 0xff;
@@ -186,13 +186,13 @@ async function runCommand(
       return tapCtlUnpause(ctx, cmd.pid, cmd.minor, cmd.args);
     case 'major': {
       if (cmd.charDevice) return EINVAL;
-      const major = tapCtlBlkMajor(ctx);
+      const major = await tapCtlBlkMajor(ctx);
       if (major < 0) return -major;
       stdout(`${major}\n`);
       return 0;
     }
     case 'check': {
-      const c = tapCtlCheck(ctx);
+      const c = await tapCtlCheck(ctx);
       stdout(`${c.message}\n`);
       return c.err;
     }

@@ -3,8 +3,9 @@
  * exit, then read the control socket path `/var/run/blktap-control/ctl<id>` it printed. Returns the id
  * or a negative value. tap_ctl_get_pid() asks a tapdisk for its pid (PID, 2 s).
  *
- * Contract with the tapdisk2 program: the first line it prints is the socket path, printed once it
- * listens there (emulator/tapdisk/server.ts does this).
+ * Contract with the tapdisk2 program (emulator/tapdisk/server.ts): it listens on `ctl<its pid>` and only
+ * then prints that path as its first stdout line, so the id read here is always connectable; a tapdisk2
+ * that fails before (bad arguments) prints an error and exits 1.
  */
 import { BLKTAP2_CONTROL_DIR, BLKTAP2_CONTROL_SOCKET } from '../../../drivers/blktap/abi.js';
 import { isKernelError } from '../../kernel/errno.js';
@@ -17,7 +18,7 @@ import { tapCtlConnectSendAndReceive } from './ipc.js';
  * __tap_ctl_spawn + tap_ctl_wait + reading the pipe: the child runs detached (tapdisk2 daemonizes), and
  * tap-ctl reads its stdout until the first line arrives or the child exits without one; an exit before
  * printing is reported as tap_ctl_wait() does (status → -code, signal → -EINTR).
- * Simplification: the kernel has no pipes, so the read polls the child's stdout at each scheduling point.
+ * Simplification: the pipe is the child's line log (Process.readOutput blocks until a line or exit).
  */
 async function spawnAndRead(
   ctx: TapCtlContext,
@@ -34,10 +35,16 @@ async function spawnAndRead(
   const child = ctx.kernel.processes.get(pid);
   traceTapCtl(ctx, 'spawn', { child: pid, program: ctx.tapdiskProgram });
   if (child === undefined) return { err: -errno('ECHILD'), child: pid, stdout: [] };
-  while (child.output.length === 0 && (child.state === 'live' || child.state === 'exiting')) {
-    await ctx.proc.yield();
+  // fscanf() on the pipe: blocks until the daemon prints its socket path or the pipe reaches EOF.
+  let stdout: readonly string[];
+  try {
+    stdout = await ctx.proc.readOutput(pid, {
+      what: `tap-ctl spawn: socket path on the stdout of tapdisk2[${pid}]`,
+    });
+  } catch (e) {
+    return { err: -errnoOf(ctx, e), child: pid, stdout: [] };
   }
-  if (child.output.length > 0) return { err: 0, child: pid, stdout: child.output };
+  if (stdout.length > 0) return { err: 0, child: pid, stdout };
   const status = child.exitStatus!;
   if (status.signal !== undefined) {
     eprintf(ctx, 'tap_ctl_wait', `tapdisk2[${pid}] killed by signal ${SIGNALS[status.signal]}`);
