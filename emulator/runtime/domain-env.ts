@@ -94,22 +94,23 @@ export class DomainEnv implements Env {
   }
 
   /**
-   * Stop this domain's vCPU: every task except the event-channel upcall daemon stops for good (see
+   * Stop this domain's vCPU: every task except the event-channel upcall daemon (and those `keep`
+   * selects: a machine's firmware tasks) stops for good (see
    * Scheduler.haltDomain), so the domain can later be booted afresh from an upcall. Called from one of
    * the halted tasks, the returned promise never settles; from the upcall handler or outside a task it
    * settles at once.
    */
-  haltDomain(): Promise<void> {
+  haltDomain(keep?: (task: Task) => boolean): Promise<void> {
     const me = this.sched.running;
-    this.sched.haltDomain(this.domid, (t) => t === this.upcallTask);
+    this.sched.haltDomain(this.domid, (t) => t === this.upcallTask || keep?.(t) === true);
     this.trace.emit('runtime', 'halt', {});
     if (me !== undefined && me.halted) return this.sched.block(me);
     return Promise.resolve();
   }
 
   /** Tasks of this domain that fail with an error `test` accepts halt the domain instead of the run. */
-  setHaltOnFailure(test: ((error: unknown) => boolean) | undefined): void {
-    this.sched.setHaltOnFailure(this.domid, test);
+  setHaltOnFailure(test: ((error: unknown) => boolean) | undefined, keep?: (task: Task) => boolean): void {
+    this.sched.setHaltOnFailure(this.domid, test, keep);
   }
 
   /** Whether any task of this domain other than the upcall daemon is alive. */

@@ -133,9 +133,9 @@ export interface Env {
    * upcall daemon stops forever; a later upcall may boot the domain afresh. From a halted task the
    * promise never settles. Optional so hand-made Envs in tests need not provide it.
    */
-  haltDomain?(): Promise<void>;
-  /** Tasks that fail with an error `test` accepts halt the domain instead of failing the run. */
-  setHaltOnFailure?(test: ((error: unknown) => boolean) | undefined): void;
+  haltDomain?(keep?: (task: Task) => boolean): Promise<void>;
+  /** Tasks that fail with an error `test` accepts halt the domain (but `keep`) instead of failing the run. */
+  setHaltOnFailure?(test: ((error: unknown) => boolean) | undefined, keep?: (task: Task) => boolean): void;
   readonly trace: Tracer;
 }
 

@@ -37,9 +37,17 @@ type WaitAsync = (
 ) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
 const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
 
-/** Call `onKick` after each change of this domain's word (changes in between coalesce). */
-export function watchKicks(kicks: Int32Array, domid: DomId, onKick: (value: number) => void): () => number {
-  let seen = Atomics.load(kicks, domid);
+/**
+ * Call `onKick` after each change of this domain's word (changes in between coalesce). `from` is the
+ * value already handled (default: the current one); a word already past it kicks at once.
+ */
+export function watchKicks(
+  kicks: Int32Array,
+  domid: DomId,
+  onKick: (value: number) => void,
+  from?: number,
+): () => number {
+  let seen = from ?? Atomics.load(kicks, domid);
   const loop = (): void => {
     const r = waitAsync(kicks, domid, seen);
     if (r.async) r.value.then(check);

@@ -211,7 +211,10 @@ export class Scheduler {
   private readonly maxSteps: number;
   /** Set when maxSteps is exceeded; the engine turns it into an 'error' outcome. */
   overrun = false;
-  private readonly haltOnFailure = new Map<DomId, (error: unknown) => boolean>();
+  private readonly haltOnFailure = new Map<
+    DomId,
+    { test: (error: unknown) => boolean; keep: ((task: SchedTask) => boolean) | undefined }
+  >();
   /** Told the tasks of each haltDomain (threads: answer the calls they were serving). */
   readonly haltListeners: ((tasks: readonly SchedTask[]) => void)[] = [];
 
@@ -516,9 +519,13 @@ export class Scheduler {
    * When a task of `domain` fails and `test(error)` is true, the domain is halted instead of the run
    * failing (its vCPU was already gone; see haltDomain). Undefined removes the test.
    */
-  setHaltOnFailure(domain: DomId, test: ((error: unknown) => boolean) | undefined): void {
+  setHaltOnFailure(
+    domain: DomId,
+    test: ((error: unknown) => boolean) | undefined,
+    keep?: (task: SchedTask) => boolean,
+  ): void {
     if (test === undefined) this.haltOnFailure.delete(domain);
-    else this.haltOnFailure.set(domain, test);
+    else this.haltOnFailure.set(domain, { test, keep });
   }
 
   /**
@@ -527,8 +534,12 @@ export class Scheduler {
    * error failing the run or a call. Returns whether it halted.
    */
   haltIfDead(domain: DomId, error: unknown): boolean {
-    if (this.haltOnFailure.get(domain)?.(error) !== true) return false;
-    this.haltDomain(domain, (t) => t.daemon && t.name === 'upcall' && t.component === 'evtchn');
+    const h = this.haltOnFailure.get(domain);
+    if (h === undefined || h.test(error) !== true) return false;
+    this.haltDomain(
+      domain,
+      (t) => (t.daemon && t.name === 'upcall' && t.component === 'evtchn') || h.keep?.(t) === true,
+    );
     return true;
   }
 

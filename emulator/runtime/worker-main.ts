@@ -28,6 +28,9 @@ let sent = 0;
 let received = 0;
 let kicksTaken = 0;
 let snapshotPending = false;
+// Kicks can arrive between boot and this worker's 'start' (another domain started first and kicked
+// it): the word's value at boot is the baseline, so none of them is lost.
+const kicksAtBoot = Atomics.load(kicks, domid);
 
 function post(m: FromWorker): void {
   sent++;
@@ -76,11 +79,16 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'start':
       clock.epoch = m.epoch;
-      kickSeen = watchKicks(kicks, domid, () => {
-        kicksTaken++;
-        slot.setIdle(0);
-        env.kick();
-      });
+      kickSeen = watchKicks(
+        kicks,
+        domid,
+        () => {
+          kicksTaken++;
+          slot.setIdle(0);
+          env.kick();
+        },
+        kicksAtBoot,
+      );
       runner.sched.start();
       break;
     case 'call':

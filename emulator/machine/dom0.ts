@@ -1,0 +1,161 @@
+/**
+ * dom0's program: the kernel model with the blktap2 driver and dom0's grant table and event channels,
+ * the xenstore daemon (its ring transport for guests and a direct connection standing in for the Unix
+ * socket of user space), dom0's xenwatch, the installed user-space programs (`tap-ctl`; `xl`,
+ * `tapdisk2` and the `block` hotplug script when their code lands), and the domain builder that boots
+ * Xen domains into guest slots.
+ *
+ * The controller calls: xl(argv), tapCtl(argv) -> {exitCode, stdout, stderr}; xenstoreRead/Write/Rm/Ls;
+ * ps; dmesg; domains; createDomain/destroyDomain (the builder, used by demos before libxl exists).
+ */
+
+import { installBlktap } from '../../drivers/blktap/driver.js';
+import { GuestEvents } from '../../drivers/events.js';
+import { GrantTable } from '../../drivers/grant-table.js';
+import { XenbusClient } from '../../drivers/xenbus/client.js';
+import { DirectTransport } from '../../drivers/xenbus/direct-transport.js';
+import { XenstoreError } from '../../drivers/xenbus/errors.js';
+import { Xenwatch } from '../../drivers/xenbus/xenwatch.js';
+import { XenError } from '../../hypervisor/errno.js';
+import { Hypervisor } from '../../hypervisor/hypervisor.js';
+import { KernelError } from '../kernel/errno.js';
+import { Kernel } from '../kernel/kernel.js';
+import type { DomainContext, DomainProgram } from '../runtime/engine.js';
+import { runTapCtl } from '../toolstack/tap-ctl/command.js';
+import type { TapCtlVariant } from '../toolstack/tap-ctl-args.js';
+import { XsClient } from '../xenstored/client.js';
+import { XenstoreDaemon } from '../xenstored/daemon.js';
+import { createDom0Layout } from '../xenstored/layout.js';
+import { XenstoredRingTransport } from '../xenstored/ring-transport.js';
+import type { DomainBootConfig } from './config.js';
+import { DomainBuilder } from './domain-builder.js';
+import { machineKicker } from './machine-kicker.js';
+import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
+import { SlotTable } from './slot-table.js';
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string[];
+  stderr: string[];
+}
+
+const TAP_CTL_PATH = '/usr/sbin/tap-ctl';
+
+export async function boot(ctx: DomainContext): Promise<DomainProgram> {
+  const { env } = ctx;
+  const cfg = ctx.config as DomainBootConfig;
+  const machine = cfg.machine;
+  const slots = new SlotTable(ctx.shared[SLOTS_SHARED]);
+  const kicker = machineKicker(ctx.kicker, slots);
+  const hv = Hypervisor.attach(hypervisorBuffers(ctx.shared), kicker);
+  const hc = hv.hypercalls(0);
+  const builder = new DomainBuilder(hc, hv, slots, machine, kicker, env);
+
+  // The kernel and its drivers.
+  const kernel = new Kernel(env);
+  const gt = new GrantTable(hc, { env });
+  const events = new GuestEvents(hc);
+  const blktap = installBlktap(kernel, {
+    destroySemantics: machine.versions.blktapKernel as '2010-06' | '2010-08',
+  });
+
+  // xenstored: guests reach it over their rings once introduced (the toolstack's INTRODUCE).
+  let ring: XenstoredRingTransport | undefined;
+  const daemon = new XenstoreDaemon({
+    logger: (line) => env.trace.log('xenstored', line),
+    domainExists: (domid) => domid === 0 || hv.domainInfo(domid) !== undefined,
+    onIntroduce: (domid) => {
+      throw new Error(
+        `not implemented: xenstore ring of d${domid} (waiting for the libxl domain builder in emulator/toolstack/libxl/ to provide the store page)`,
+      );
+    },
+    onRelease: (domid) => ring?.removeDomain(domid),
+  });
+  ring = new XenstoredRingTransport(env, daemon);
+  ring.start();
+  env.onUpcall(() => {
+    events.handleUpcall();
+    ring?.onEvent();
+  });
+  const xenwatch = new Xenwatch(env);
+  xenwatch.start();
+  // dom0's kernel xenbus and user space both talk to the local daemon directly (simplification: Linux
+  // dom0 reaches a local xenstored through its own store ring / the socket).
+  const xs = new XenbusClient(env, new DirectTransport(daemon, { domid: 0, privileged: true }), { xenwatch });
+  createDom0Layout(new XsClient(daemon.connect({ domid: 0, privileged: true, send: () => true })));
+
+  kernel.registerProgram(TAP_CTL_PATH, async (proc, args) =>
+    runTapCtl(proc, args, {
+      variant: machine.versions.tapCtl as TapCtlVariant,
+      tty: false,
+      kernel,
+    }),
+  );
+
+  /** Runs an installed program to its end and collects what it printed. */
+  const runCommand = async (path: string, argv: readonly string[]): Promise<CommandResult> => {
+    const stderr: string[] = [];
+    const proc = kernel.spawn(path, argv);
+    const status = await kernel.processes.waitExit(proc);
+    const exitCode = status?.code ?? 128 + (status?.wstatus ?? 0);
+    return { exitCode, stdout: [...proc.output], stderr };
+  };
+
+  const xsOp = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof XenstoreError) throw new Error(`xenstore: ${e.message}`);
+      throw e;
+    }
+  };
+
+  void gt;
+  void blktap;
+
+  return {
+    async xl(argv: string[]): Promise<CommandResult> {
+      throw new Error(
+        `not implemented: xl ${argv.join(' ')} (waiting for the toolstack in emulator/toolstack/libxl/)`,
+      );
+    },
+    async tapCtl(argv: string[]): Promise<CommandResult> {
+      return runCommand(TAP_CTL_PATH, argv);
+    },
+    async xenstoreRead(path: string): Promise<string | undefined> {
+      return xsOp(() => xs.tryRead(path));
+    },
+    async xenstoreWrite(path: string, value: string): Promise<void> {
+      await xsOp(() => xs.write(path, value));
+    },
+    async xenstoreRm(path: string): Promise<void> {
+      await xsOp(() => xs.rm(path));
+    },
+    async xenstoreLs(path: string): Promise<string[]> {
+      return xsOp(() => xs.directory(path));
+    },
+    async xenstoreSnapshot(path: string): Promise<unknown> {
+      return daemon.snapshot(path);
+    },
+    async ps(): Promise<unknown[]> {
+      return kernel.processes.ps();
+    },
+    async domains(): Promise<{ domid: number; state: string; name: string | undefined }[]> {
+      return hv.domains().map((d) => ({ domid: d.domid, state: d.state, name: builder.nameOf(d.domid) }));
+    },
+    async createDomain(name: string, kernelName: string): Promise<number> {
+      return builder.create(name, kernelName);
+    },
+    async destroyDomain(domid: number): Promise<void> {
+      builder.destroy(domid);
+    },
+    async slots(): Promise<unknown[]> {
+      return Array.from({ length: slots.count }, (_, i) => slots.info(i));
+    },
+  };
+}
+
+/** Errors a command may expect and report (kept for callers that map them to exit codes). */
+export function isExpectedFailure(e: unknown): boolean {
+  return e instanceof KernelError || e instanceof XenError || e instanceof XenstoreError;
+}
