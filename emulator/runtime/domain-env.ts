@@ -104,7 +104,7 @@ export class DomainEnv implements Env {
     const me = this.sched.running;
     this.sched.haltDomain(this.domid, (t) => t === this.upcallTask || keep?.(t) === true);
     this.trace.emit('runtime', 'halt', {});
-    if (me !== undefined && me.halted) return this.sched.block(me);
+    if (me?.halted) return this.sched.block(me);
     return Promise.resolve();
   }
 
