@@ -1,0 +1,120 @@
+/**
+ * Per-device state of blkfront (struct blkfront_info + its one blkfront_ring_info) and what the driver
+ * needs from the guest kernel. Simplification: one ring (no multi-queue).
+ */
+import type { Bio, BlockDevice, BlockLayer } from '../../emulator/kernel/block-device.js';
+import type { Env, WaitQueue } from '../../emulator/runtime/engine.js';
+import type { Hypercalls } from '../../hypervisor/hypercall.js';
+import type { BlkifAbi } from '../blkif.js';
+import type { GuestMemory } from '../busdma/guest-memory.js';
+import type { DmaTag } from '../busdma/tag.js';
+import type { GuestEvents } from '../events.js';
+import type { GrantTable } from '../grant-table.js';
+import type { FrontRing } from '../ring.js';
+import type { XenbusDevice } from '../xenbus/device.js';
+import type { PersistentGrants } from './persistent.js';
+import type { ShadowTable } from './shadow.js';
+
+/**
+ * Behaviour switches that existed in real history (teardown.md 1.1, 3.2, C7):
+ * - '2012': on backend Closing with the disk open, stay Closing ("Device in use; refusing to close");
+ *   the last release finishes the close.
+ * - '2016': mark the disk dead and go Closed at once.
+ */
+export type BlkfrontVersion = '2012' | '2016';
+
+export interface BlkfrontOptions {
+  version?: BlkfrontVersion;
+  /** Module parameter max_ring_page_order (default 0: one page). */
+  maxRingPageOrder?: number;
+  /** Module parameter max_indirect_segments (xen_blkif_max_segments, default 32). */
+  maxIndirectSegments?: number;
+  /** Module parameter feature_persistent (default on). */
+  featurePersistent?: boolean;
+}
+
+/** What the guest kernel gives blkfront. */
+export interface BlkfrontKernel {
+  env: Env;
+  hc: Pick<Hypercalls, 'startInfo' | 'page'>;
+  gnttab: GrantTable;
+  events: GuestEvents;
+  memory: GuestMemory;
+  blocks: BlockLayer;
+}
+
+/** info->connected */
+export type BlkifState = 'disconnected' | 'connected' | 'suspended' | 'error';
+
+export interface BlkfrontRingInfo {
+  pages: number[];
+  ringRefs: number[];
+  front: FrontRing;
+  port: number;
+  shadow: ShadowTable;
+  /** Bios (or parts) waiting for a ring slot. */
+  queue: Array<{
+    bio: Bio;
+    byteOffset: number;
+    length: number;
+    sector: number;
+    parent: { remaining: number; error: number };
+  }>;
+  /** Woken on every completion and every enqueue: the dispatcher waits here. */
+  wake: WaitQueue;
+  dispatcherRunning: boolean;
+}
+
+export class BlkfrontInfo {
+  connected: BlkifState = 'disconnected';
+  vdevice = 0;
+  name = '';
+  minor = 0;
+  /** The handle field of requests (the devid). */
+  handle = 0;
+  abi: BlkifAbi | undefined;
+  ringPageOrder = 0;
+  nrRingPages = 1;
+  maxIndirectSegments = 0;
+  featurePersistent = false;
+  featureFlush = false;
+  featureFua = false;
+  /** The operation flushes use: FLUSH_DISKCACHE or WRITE_BARRIER. */
+  flushOp = 0;
+  featureDiscard = false;
+  featureSecDiscard = false;
+  discardGranularity = 0;
+  discardAlignment = 0;
+  sectorSize = 512;
+  physicalSectorSize = 512;
+  sectors = 0;
+  vdiskInfo = 0;
+  /** Frontend was told it is trusted (key `trusted`, default 1); untrusted forces bounce buffers. */
+  trusted = true;
+  bounce = false;
+  ring: BlkfrontRingInfo | undefined;
+  tag: DmaTag | undefined;
+  persistent: PersistentGrants | undefined;
+  gd: BlockDevice | undefined;
+  /** blk_mark_disk_dead (2016 close): every new I/O fails. */
+  diskDead = false;
+  /** The xenbus device went away (remove ran); the gendisk waits for its last release. */
+  removed = false;
+  /** Completed requests, for statistics. */
+  completed = 0;
+
+  constructor(
+    readonly kernel: BlkfrontKernel,
+    readonly dev: XenbusDevice,
+    readonly options: Required<BlkfrontOptions>,
+  ) {}
+
+  get env(): Env {
+    return this.kernel.env;
+  }
+
+  /** The disk name for log lines (before the gendisk exists: the bus id). */
+  get diskName(): string {
+    return this.name || this.dev.busId;
+  }
+}

@@ -1,0 +1,490 @@
+/**
+ * blkfront's data path (Linux xen-blkfront.c blkif_queue_rq / blkif_queue_rw_req / blkif_interrupt /
+ * blkif_completion): bios from the guest block layer are split to what one request can carry, loaded
+ * through busdma (one grant per segment, read-only for disk writes) or copied through persistent
+ * grants, put on the ring as direct (≤ 11 segments) or indirect requests, and completed from the
+ * event-channel interrupt, which checks every response against the shadow table.
+ *
+ * A single dispatcher task per ring issues requests in order; when the ring (the shadow table) is full
+ * it waits, declared as "free slot on <disk> ring", and a deferred busdma load holds the queue so no
+ * later request overtakes it (XBDCF_ASYNC_MAPPING in the FreeBSD conversion).
+ * Simplification: on entering the error state the outstanding requests fail at once with EIO (Linux
+ * leaves them to the blk-mq timeout).
+ */
+import type { Bio } from '../../emulator/kernel/block-device.js';
+import { ERRNO } from '../../emulator/kernel/errno.js';
+import {
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OP_DISCARD,
+  BLKIF_OP_FLUSH_DISKCACHE,
+  BLKIF_OP_INDIRECT,
+  BLKIF_OP_READ,
+  BLKIF_OP_WRITE,
+  BLKIF_OP_WRITE_BARRIER,
+  BLKIF_RSP_EOPNOTSUPP,
+  BLKIF_RSP_ERROR,
+  BLKIF_RSP_OKAY,
+  BLKIF_SECTOR_SIZE,
+  BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
+  type BlkifRequest,
+  type BlkifSegment,
+  decodeResponse,
+  encodeIndirectSegments,
+  encodeRequest,
+  indirectPagesFor,
+} from '../blkif.js';
+import { BUS_DMA_XEN_RO, BusDmaError } from '../busdma/constants.js';
+import type { GuestBuffer } from '../busdma/guest-memory.js';
+import { XEN_PAGE_SIZE } from '../ring.js';
+import type { BlkfrontInfo, BlkfrontRingInfo } from './info.js';
+import type { PersistentGrant } from './persistent.js';
+import type { ShadowChunk, ShadowEntry } from './shadow.js';
+
+const OP_NAMES = ['read', 'write', 'barrier', 'flush', 'reserved', 'discard', 'indirect'];
+/** Linux op_name(). */
+export function opName(op: number): string {
+  return OP_NAMES[op] ?? 'unknown';
+}
+
+const EIO = -ERRNO.EIO;
+
+/** Most data segments one request may carry with what was negotiated. */
+export function maxRequestSegments(info: BlkfrontInfo): number {
+  return info.maxIndirectSegments > 0 ? info.maxIndirectSegments : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+/** The block driver's submit: queue the bio (split to request size) and wake the dispatcher. */
+export function submitBio(info: BlkfrontInfo, bio: Bio): void {
+  const ring = info.ring;
+  if (info.diskDead || info.connected !== 'connected' || !ring) {
+    bio.end(EIO);
+    return;
+  }
+  const parent = { remaining: 0, error: 0 };
+  if (bio.op === 'flush' || bio.op === 'discard') {
+    if (bio.op === 'flush' && !info.featureFlush) {
+      bio.end(0); // no write cache advertised: the block layer has nothing to flush
+      return;
+    }
+    if (bio.op === 'discard' && !info.featureDiscard) {
+      bio.end(-ERRNO.EOPNOTSUPP);
+      return;
+    }
+    parent.remaining = 1;
+    ring.queue.push({ bio, byteOffset: 0, length: 0, sector: bio.sector, parent });
+  } else {
+    const segs = maxRequestSegments(info);
+    const aligned = info.bounce || bio.data.byteOffset % XEN_PAGE_SIZE === 0;
+    // The queue limits split a bio so that each piece fits one request (XBD_SEGS_TO_SIZE keeps one
+    // segment spare for a buffer that does not start on a page).
+    const chunk = (aligned ? segs : segs - 1) * XEN_PAGE_SIZE;
+    const n = Math.max(1, Math.ceil(bio.data.length / chunk));
+    parent.remaining = n;
+    for (let i = 0; i < n; i++) {
+      const byteOffset = i * chunk;
+      const length = Math.min(chunk, bio.data.length - byteOffset);
+      ring.queue.push({
+        bio,
+        byteOffset,
+        length,
+        sector: bio.sector + byteOffset / BLKIF_SECTOR_SIZE,
+        parent,
+      });
+    }
+  }
+  ring.wake.wakeAll();
+}
+
+/** Start the per-ring dispatcher (a daemon: it serves whoever submits). */
+export function startDispatcher(info: BlkfrontInfo, ring: BlkfrontRingInfo): void {
+  if (ring.dispatcherRunning) return;
+  ring.dispatcherRunning = true;
+  const env = info.env;
+  env.spawn(
+    `blkfront-queue ${info.diskName}`,
+    async () => {
+      try {
+        while (info.ring === ring) {
+          if (ring.queue.length === 0) {
+            await env.wait(ring.wake, () => ring.queue.length > 0 || info.ring !== ring, {
+              what: `I/O for ${info.diskName}`,
+            });
+            continue;
+          }
+          if (info.connected !== 'connected' || info.diskDead) {
+            failQueued(ring, EIO);
+            continue;
+          }
+          if (ring.shadow.used >= ring.shadow.size) {
+            await env.wait(
+              ring.wake,
+              () =>
+                ring.shadow.used < ring.shadow.size || info.ring !== ring || info.connected !== 'connected',
+              { what: `free slot on ${info.diskName} ring` },
+            );
+            continue;
+          }
+          const item = ring.queue.shift()!;
+          await issue(info, ring, item);
+        }
+      } finally {
+        ring.dispatcherRunning = false;
+      }
+    },
+    { daemon: true, component: 'blkfront' },
+  );
+}
+
+export function failQueued(ring: BlkfrontRingInfo, error: number): void {
+  const items = ring.queue.splice(0);
+  for (const it of items) completeChunk(it, error);
+}
+
+function completeChunk(chunk: Pick<ShadowChunk, 'bio' | 'parent'>, error: number): void {
+  const p = chunk.parent;
+  if (error !== 0 && p.error === 0) p.error = error;
+  if (--p.remaining === 0) chunk.bio.end(p.error);
+}
+
+/** blkif_queue_request: build one ring request for `item` and push it. */
+async function issue(info: BlkfrontInfo, ring: BlkfrontRingInfo, item: ShadowChunk): Promise<void> {
+  const env = info.env;
+  const k = info.kernel;
+  const id = ring.shadow.getId();
+  const e = ring.shadow.entries[id];
+  e.reqId = id; // ring_req->u.rw.id = id, saved in the shadow
+  e.status = 'processing';
+  e.chunk = item;
+  e.grants = [];
+  e.startedAt = env.now();
+  const bio = item.bio;
+  let req: BlkifRequest;
+  try {
+    if (bio.op === 'flush') {
+      e.operation = info.flushOp;
+      e.indirectOp = 0;
+      e.nrSegments = 0;
+      req = {
+        kind: 'rw',
+        operation: info.flushOp,
+        nrSegments: 0,
+        handle: info.handle,
+        id: BigInt(id),
+        sectorNumber: 0n,
+        segments: [],
+      };
+    } else if (bio.op === 'discard') {
+      e.operation = BLKIF_OP_DISCARD;
+      e.indirectOp = 0;
+      e.nrSegments = 0;
+      req = {
+        kind: 'discard',
+        operation: BLKIF_OP_DISCARD,
+        flag: 0,
+        handle: info.handle,
+        id: BigInt(id),
+        sectorNumber: BigInt(item.sector),
+        nrSectors: BigInt(bio.sectors ?? 0),
+      };
+    } else {
+      const write = bio.op === 'write';
+      const segments = await mapData(info, e, item, write);
+      if (info.ring !== ring || info.connected !== 'connected') {
+        releaseEntry(info, e);
+        ring.shadow.addId(id);
+        completeChunk(item, EIO);
+        return;
+      }
+      const op = write ? BLKIF_OP_WRITE : BLKIF_OP_READ;
+      e.nrSegments = segments.length;
+      if (segments.length <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+        e.operation = op;
+        e.indirectOp = 0;
+        req = {
+          kind: 'rw',
+          operation: op,
+          nrSegments: segments.length,
+          handle: info.handle,
+          id: BigInt(id),
+          sectorNumber: BigInt(item.sector),
+          segments,
+        };
+      } else {
+        const grefs = await mapIndirect(info, e, segments);
+        e.operation = BLKIF_OP_INDIRECT;
+        e.indirectOp = op;
+        req = {
+          kind: 'indirect',
+          operation: BLKIF_OP_INDIRECT,
+          indirectOp: op,
+          nrSegments: segments.length,
+          id: BigInt(id),
+          sectorNumber: BigInt(item.sector),
+          handle: info.handle,
+          indirectGrefs: grefs,
+        };
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof BusDmaError)) throw err;
+    env.trace.log('blkfront', `${info.diskName}: cannot map request: ${err.message}`);
+    releaseEntry(info, e);
+    ring.shadow.addId(id);
+    completeChunk(item, EIO);
+    return;
+  }
+  const front = ring.front;
+  encodeRequest(front.sring.view, front.requestSlot(front.reqProdPvt), info.abi!, req);
+  front.reqProdPvt = front.reqProdPvt + 1;
+  e.status = 'waiting';
+  e.reqId = id;
+  env.trace.emit('blkfront', 'request-start', {
+    disk: info.diskName,
+    id,
+    op: opName(e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation),
+    indirect: e.operation === BLKIF_OP_INDIRECT,
+    sector: item.sector,
+    length: item.length,
+    nseg: e.nrSegments,
+  });
+  if (front.pushRequestsAndCheckNotify()) k.events.notify(ring.port);
+}
+
+/** Grant the data pages: persistent grants (copy), or a busdma load of the bio's memory or a bounce. */
+async function mapData(
+  info: BlkfrontInfo,
+  e: ShadowEntry,
+  item: ShadowChunk,
+  write: boolean,
+): Promise<BlkifSegment[]> {
+  const k = info.kernel;
+  const data = item.bio.data.subarray(item.byteOffset, item.byteOffset + item.length);
+  if (info.featurePersistent) {
+    const out: BlkifSegment[] = [];
+    for (let off = 0; off < data.length; off += XEN_PAGE_SIZE) {
+      const len = Math.min(XEN_PAGE_SIZE, data.length - off);
+      const g = info.persistent!.get();
+      if (!g) throw new BusDmaError(ERRNO.ENOSPC, `${info.diskName}: no grant for a persistent page`);
+      e.grants.push(g);
+      if (write) k.memory.page(g.mfn).set(data.subarray(off, off + len));
+      out.push({ gref: g.gref, firstSect: 0, lastSect: len / BLKIF_SECTOR_SIZE - 1 });
+    }
+    return out;
+  }
+  let buf: GuestBuffer | undefined = info.bounce ? undefined : k.memory.bufferOf(data);
+  if (!buf) {
+    buf = k.memory.allocBuffer(data.length);
+    e.bounce = buf;
+    if (write) k.memory.view(buf).set(data);
+  }
+  const map = info.tag!.createMap(`${info.diskName} req`);
+  e.dataMap = map;
+  const segs = await map.loadWait(buf, write ? BUS_DMA_XEN_RO : 0);
+  return segs.map((s) => ({
+    gref: s.gref,
+    firstSect: s.offset / BLKIF_SECTOR_SIZE,
+    lastSect: (s.offset + s.length) / BLKIF_SECTOR_SIZE - 1,
+  }));
+}
+
+/** Indirect pages hold the segment descriptors; the backend only reads them (granted read-only). */
+async function mapIndirect(info: BlkfrontInfo, e: ShadowEntry, segments: BlkifSegment[]): Promise<number[]> {
+  const k = info.kernel;
+  const nPages = indirectPagesFor(segments.length);
+  const pages = k.memory.allocBuffer(nPages * XEN_PAGE_SIZE);
+  e.indirectPages = pages;
+  const views = pages.frames.map((f) => {
+    const p = k.memory.page(f);
+    return new DataView(p.buffer, p.byteOffset, p.byteLength);
+  });
+  encodeIndirectSegments(views, segments);
+  const map = info.tag!.createMap(`${info.diskName} indirect`);
+  e.indirectMap = map;
+  const segs = await map.loadWait(pages, BUS_DMA_XEN_RO);
+  if (segs.length !== nPages || segments.length > nPages * BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
+    throw new Error(`${info.diskName}: indirect pages mis-sized`);
+  }
+  return segs.map((s) => s.gref);
+}
+
+/**
+ * Undo an entry's mappings. Returns the first grant the backend still maps (non-persistent), or -1.
+ * Frames still mapped stay out of reuse (busdma surrenders them to the deferred list).
+ */
+function releaseEntry(info: BlkfrontInfo, e: ShadowEntry): number {
+  const k = info.kernel;
+  let stillMapped = -1;
+  for (const map of [e.dataMap, e.indirectMap]) {
+    if (!map) continue;
+    const segs = [...map.segments];
+    if (map.unload() > 0 && stillMapped < 0) {
+      stillMapped = (segs.find((s) => k.memory.isSurrendered(s.mfn)) ?? segs[0]).gref;
+    }
+    map.destroy();
+  }
+  e.dataMap = undefined;
+  e.indirectMap = undefined;
+  if (e.indirectPages) k.memory.freeBuffer(e.indirectPages);
+  e.indirectPages = undefined;
+  return stillMapped;
+}
+
+/** blkif_completion: copy read data out of bounce/persistent pages and end the grants. -1 on a bad backend. */
+function blkifCompletion(info: BlkfrontInfo, e: ShadowEntry, status: number): number {
+  const k = info.kernel;
+  const item = e.chunk!;
+  const read = (e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation) === BLKIF_OP_READ;
+  const dest = item.bio.data.subarray(item.byteOffset, item.byteOffset + item.length);
+  if (e.grants.length > 0) {
+    e.grants.forEach((g: PersistentGrant, i) => {
+      const off = i * XEN_PAGE_SIZE;
+      if (read && status === BLKIF_RSP_OKAY)
+        dest.set(k.memory.page(g.mfn).subarray(0, Math.min(XEN_PAGE_SIZE, dest.length - off)), off);
+      info.persistent!.put(g);
+    });
+  }
+  const bounce = e.bounce;
+  const stillMapped = releaseEntry(info, e);
+  if (bounce) {
+    if (read && status === BLKIF_RSP_OKAY && stillMapped < 0) dest.set(k.memory.view(bounce));
+    k.memory.freeBuffer(bounce);
+  }
+  if (stillMapped >= 0) {
+    info.env.trace.log('blkfront', `backed has not unmapped grant: ${stillMapped}`);
+    return -1;
+  }
+  return 1;
+}
+
+/** blkif_interrupt: consume responses, validating each against the shadow table. */
+export function blkifInterrupt(info: BlkfrontInfo): void {
+  const ring = info.ring;
+  if (!ring || info.connected !== 'connected') return;
+  const front = ring.front;
+  const env = info.env;
+  for (;;) {
+    const rp = front.sring.rspProd;
+    if (front.responseProdOverflow(rp)) {
+      env.trace.log(
+        'blkfront',
+        `${info.diskName}: illegal number of responses ${(rp - front.rspCons) >>> 0}`,
+      );
+      return enterError(info);
+    }
+    let i = front.rspCons;
+    for (; i !== rp; i = (i + 1) >>> 0) {
+      const rsp = decodeResponse(front.sring.view, front.responseSlot(i));
+      if (rsp.id >= BigInt(ring.shadow.size)) {
+        env.trace.log('blkfront', `${info.diskName}: response has incorrect id (${rsp.id})`);
+        front.rspCons = i;
+        return enterError(info);
+      }
+      const id = Number(rsp.id);
+      const e = ring.shadow.entries[id];
+      if (e.status !== 'waiting') {
+        env.trace.log('blkfront', `${info.diskName}: response references no pending request`);
+        front.rspCons = i;
+        return enterError(info);
+      }
+      e.status = 'processing';
+      const op = e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation;
+      if (rsp.operation !== op) {
+        env.trace.log(
+          'blkfront',
+          `${info.diskName}: response has wrong operation (${rsp.operation} instead of ${op})`,
+        );
+        front.rspCons = i;
+        return enterError(info);
+      }
+      const chunk = e.chunk!;
+      if (rsp.operation !== BLKIF_OP_DISCARD && blkifCompletion(info, e, rsp.status) < 0) {
+        front.rspCons = (i + 1) >>> 0;
+        ring.shadow.addId(id);
+        completeChunk(chunk, EIO);
+        return enterError(info);
+      }
+      const started = e.startedAt;
+      if (!ring.shadow.addId(id)) {
+        env.trace.log(
+          'blkfront',
+          `${info.diskName}: response to ${opName(rsp.operation)} (id ${id}) couldn't be recycled!`,
+        );
+        continue;
+      }
+      let error = rsp.status === BLKIF_RSP_OKAY ? 0 : EIO;
+      if (rsp.operation === BLKIF_OP_DISCARD && rsp.status === BLKIF_RSP_EOPNOTSUPP) {
+        env.trace.log('blkfront', `blkfront: ${info.diskName}: ${opName(rsp.operation)} op failed`);
+        error = -ERRNO.EOPNOTSUPP;
+        info.featureDiscard = false;
+        info.featureSecDiscard = false;
+      } else if (rsp.operation === BLKIF_OP_FLUSH_DISKCACHE || rsp.operation === BLKIF_OP_WRITE_BARRIER) {
+        let notsupp = rsp.status === BLKIF_RSP_EOPNOTSUPP;
+        if (notsupp)
+          env.trace.log('blkfront', `blkfront: ${info.diskName}: ${opName(rsp.operation)} op failed`);
+        if (rsp.status === BLKIF_RSP_ERROR && e.nrSegments === 0) {
+          env.trace.log('blkfront', `blkfront: ${info.diskName}: empty ${opName(rsp.operation)} op failed`);
+          notsupp = true;
+        }
+        if (error !== 0) {
+          // Not supported is not an error for the caller; the feature is switched off.
+          if (notsupp) error = 0;
+          info.featureFlush = false;
+          info.featureFua = false;
+        }
+      }
+      info.completed++;
+      env.trace.emit('blkfront', 'request-end', {
+        disk: info.diskName,
+        id,
+        op: opName(rsp.operation),
+        status: rsp.status,
+        sector: chunk.sector,
+        length: chunk.length,
+        latency: env.now() - started,
+      });
+      completeChunk(chunk, error);
+    }
+    front.rspCons = i;
+    if (i !== front.reqProdPvt) {
+      if (front.finalCheckForResponses() > 0) continue;
+    } else {
+      front.sring.rspEvent = (i + 1) >>> 0;
+    }
+    break;
+  }
+  ring.wake.wakeAll();
+}
+
+/** goto err: the device is unusable; the ring is abandoned (no further interrupts). */
+export function enterError(info: BlkfrontInfo): void {
+  info.connected = 'error';
+  const ring = info.ring;
+  info.env.trace.log('blkfront', `${info.diskName} disabled for further use`);
+  info.env.trace.emit('blkfront', 'device-error', { disk: info.diskName });
+  if (!ring) return;
+  info.kernel.events.mask(ring.port);
+  failOutstanding(info, ring);
+}
+
+/** Fail everything on and for the ring with EIO, ending (or deferring) every grant it used. */
+export function failOutstanding(info: BlkfrontInfo, ring: BlkfrontRingInfo): void {
+  for (const id of ring.shadow.outstanding()) {
+    const e = ring.shadow.entries[id];
+    if (e.status === 'free') continue;
+    const chunk = e.chunk!;
+    if (e.status !== 'waiting') {
+      // Being issued: cancel a deferred grant wait; the dispatcher then sees the state and fails it.
+      for (const m of [e.dataMap, e.indirectMap]) if (m?.state === 'deferred') m.unload();
+      continue;
+    }
+    const bounce = e.bounce;
+    for (const g of e.grants) info.persistent?.put(g);
+    releaseEntry(info, e);
+    if (bounce) info.kernel.memory.freeBuffer(bounce);
+    e.status = 'processing';
+    ring.shadow.addId(id);
+    completeChunk(chunk, EIO);
+  }
+  failQueued(ring, EIO);
+  ring.wake.wakeAll();
+}
