@@ -4,11 +4,15 @@
  */
 import { type BenchCase, type Figure, formatTable, runCases } from './harness.js';
 import { measureTransportLimit } from './transport-limit.js';
+import { xenstoreCases } from './xenstore.js';
 
 export const TRANSPORT_LIMIT = 'transport limit: 32-slot ring + 4 KiB copy';
 
 export function benchCases(): BenchCase[] {
-  return [{ name: TRANSPORT_LIMIT, unit: 'ops/s', run: () => measureTransportLimit() }];
+  return [
+    { name: TRANSPORT_LIMIT, unit: 'ops/s', run: () => measureTransportLimit() },
+    ...xenstoreCases(TRANSPORT_LIMIT),
+  ];
 }
 
 export async function runBench(options: { json: boolean; log: (line: string) => void }): Promise<Figure[]> {
