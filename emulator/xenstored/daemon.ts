@@ -39,7 +39,11 @@ export interface XenstoreDaemonOptions {
    * entries for unknown domains are kept but ignored. Defaults to "every domain exists".
    */
   domainExists?: (domid: number) => boolean;
-  /** INTRODUCE arrived (from the wire or introduceDomain()): the ring transport attaches here. */
+  /**
+   * INTRODUCE arrived (from the wire or introduceDomain()): map the page and bind the event channel here
+   * (XenstoredStoreChannels does). Called again when a known domain is re-introduced with the same page,
+   * to rebind its event channel. Throw an XsError to refuse; nothing is recorded then.
+   */
   onIntroduce?: (domid: number, gfn: bigint, port: number) => void;
   /** RELEASE arrived: the domain's ring connection is gone. */
   onRelease?: (domid: number) => void;
@@ -153,13 +157,30 @@ export class XenstoreDaemon implements ConnectionHost {
   // ---------------------------------------------------------------------------------------------
   // Domains
 
-  /** XS_INTRODUCE from the toolstack; fires @introduceDomain the first time. */
+  /**
+   * XS_INTRODUCE from the toolstack; fires @introduceDomain the first time. The transport hook runs
+   * first, so a domain whose page or event channel cannot be set up is not recorded (do_introduce).
+   * Introducing a known domain again with the same page rebinds its event channel; with another page
+   * it is EINVAL.
+   */
   introduceDomain(domid: number, gfn: bigint = 0n, port = 1): void {
     if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff) {
       throw new XsError('EINVAL', `domid ${domid} is not 0..65535`);
     }
     if (!Number.isInteger(port) || port <= 0)
       throw new XsError('EINVAL', `event channel port ${port} must be > 0`);
+    const known = this.domains.get(domid);
+    if (known?.gfn !== undefined && known.gfn !== gfn) {
+      throw new XsError('EINVAL', `domain ${domid} is already introduced with page ${known.gfn}, not ${gfn}`);
+    }
+    try {
+      this.options.onIntroduce?.(domid, gfn, port);
+    } catch (e) {
+      if (e instanceof XsError) throw e;
+      // A transport failure is the request's failure, never the daemon's.
+      this.log(`INTRODUCE of domain ${domid} failed: ${(e as Error).message}`);
+      throw new XsError('EINVAL', `domain ${domid}: ${(e as Error).message}`);
+    }
     const d = this.findOrAllocDomain(domid);
     const fresh = !d.introduced;
     d.introduced = true;
@@ -173,7 +194,6 @@ export class XenstoreDaemon implements ConnectionHost {
         c.transactions.clear();
       }
     }
-    this.options.onIntroduce?.(domid, gfn, port);
     if (fresh && domid !== 0) this.fireSpecial('@introduceDomain');
   }
 

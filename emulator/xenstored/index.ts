@@ -7,4 +7,6 @@ export * from './layout.js';
 export * from './paths.js';
 export * from './perms.js';
 export * from './quotas.js';
+export * from './ring-transport.js';
 export * from './socket-server.js';
+export * from './store-channels.js';
