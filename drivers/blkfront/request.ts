@@ -369,7 +369,8 @@ export function blkifInterrupt(info: BlkfrontInfo): void {
         'blkfront',
         `${info.diskName}: illegal number of responses ${(rp - front.rspCons) >>> 0}`,
       );
-      return enterError(info);
+      enterError(info);
+      return;
     }
     let i = front.rspCons;
     for (; i !== rp; i = (i + 1) >>> 0) {
@@ -377,14 +378,16 @@ export function blkifInterrupt(info: BlkfrontInfo): void {
       if (rsp.id >= BigInt(ring.shadow.size)) {
         env.trace.log('blkfront', `${info.diskName}: response has incorrect id (${rsp.id})`);
         front.rspCons = i;
-        return enterError(info);
+        enterError(info);
+        return;
       }
       const id = Number(rsp.id);
       const e = ring.shadow.entries[id];
       if (e.status !== 'waiting') {
         env.trace.log('blkfront', `${info.diskName}: response references no pending request`);
         front.rspCons = i;
-        return enterError(info);
+        enterError(info);
+        return;
       }
       e.status = 'processing';
       const op = e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation;
@@ -394,14 +397,16 @@ export function blkifInterrupt(info: BlkfrontInfo): void {
           `${info.diskName}: response has wrong operation (${rsp.operation} instead of ${op})`,
         );
         front.rspCons = i;
-        return enterError(info);
+        enterError(info);
+        return;
       }
       const chunk = e.chunk!;
       if (rsp.operation !== BLKIF_OP_DISCARD && blkifCompletion(info, e, rsp.status) < 0) {
         front.rspCons = (i + 1) >>> 0;
         ring.shadow.addId(id);
         completeChunk(chunk, EIO);
-        return enterError(info);
+        enterError(info);
+        return;
       }
       const started = e.startedAt;
       if (!ring.shadow.addId(id)) {

@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { connect, GUEST, type HostOptions, hostValue } from './fixtures/host.js';
+
+const variants: Array<{ name: string; opts: HostOptions; indirect: boolean; persistent: boolean }> = [
+  {
+    name: 'direct, grants per request',
+    opts: { blkfront: { maxIndirectSegments: 0, featurePersistent: false } },
+    indirect: false,
+    persistent: false,
+  },
+  {
+    name: 'indirect, grants per request',
+    opts: { blkfront: { featurePersistent: false } },
+    indirect: true,
+    persistent: false,
+  },
+  {
+    name: 'direct, persistent grants',
+    opts: { blkfront: { maxIndirectSegments: 0 } },
+    indirect: false,
+    persistent: true,
+  },
+  { name: 'indirect, persistent grants', opts: {}, indirect: true, persistent: true },
+  {
+    name: 'indirect, 4-page ring',
+    opts: { blkfront: { maxRingPageOrder: 2, featurePersistent: false } },
+    indirect: true,
+    persistent: false,
+  },
+];
+
+describe('blkfront data path', () => {
+  it.each(variants)(
+    'writes and reads back exactly the image bytes ($name)',
+    async ({ opts, indirect, persistent }) => {
+      const { value } = await hostValue(async (ctl) => {
+        await connect(ctl);
+        const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+        // 96 KiB: 24 segments (indirect when negotiated, else split into direct requests).
+        const w = await ctl.call(GUEST, 'write', h, 4096, 96 * 1024, 'random:9');
+        const r = await ctl.call(GUEST, 'read', h, 4096, 96 * 1024, 'random:9');
+        const small = await ctl.call(GUEST, 'write', h, 512, 1024, 'seq');
+        const image = (await ctl.call(0, 'diskBytes', 0, 104 * 1024)) as Uint8Array;
+        await ctl.call(0, 'fillDisk', 200 * 1024, patternBytes({ kind: 'ones' }, 0, 8192));
+        const back = (await ctl.call(GUEST, 'readBytes', h, 200 * 1024, 8192)) as Uint8Array;
+        await ctl.call(GUEST, 'close', h);
+        return {
+          w,
+          r,
+          small,
+          image,
+          back,
+          stats: await ctl.call(0, 'stats'),
+          state: await ctl.call(GUEST, 'state'),
+        };
+      }, opts);
+      expect(value.w).toMatchObject({ error: undefined });
+      expect(value.r).toMatchObject({ error: undefined, mismatchAt: -1 });
+      expect(value.small).toMatchObject({ error: undefined });
+      expect([...value.image.subarray(4096, 4096 + 96 * 1024)]).toEqual([
+        ...patternBytes({ kind: 'random', seed: 9 }, 4096, 96 * 1024),
+      ]);
+      expect([...value.image.subarray(512, 1536)]).toEqual([...patternBytes({ kind: 'seq' }, 512, 1024)]);
+      expect(value.image[0]).toBe(0);
+      expect(value.back.every((b) => b === 0xff)).toBe(true);
+      const stats = value.stats as {
+        indirect: number;
+        maxSegments: number;
+        persistentMapped: number;
+        ringPages: number;
+      };
+      expect(stats.indirect > 0).toBe(indirect);
+      expect(stats.maxSegments).toBe(indirect ? 24 : 11);
+      expect(stats.persistentMapped > 0).toBe(persistent);
+    },
+  );
+
+  it.each([1, 32])('fio random write then verify at queue depth %i', async (iodepth) => {
+    const { value } = await hostValue(
+      async (ctl) => {
+        await connect(ctl);
+        const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+        const job = await ctl.call(GUEST, 'job', h, {
+          rw: 'randwrite',
+          bs: 8192,
+          iodepth,
+          count: 64,
+          pattern: 'random:3',
+          verify: true,
+        });
+        const rd = await ctl.call(GUEST, 'job', h, {
+          rw: 'read',
+          bs: 65536,
+          iodepth,
+          count: 16,
+          pattern: 'random:3',
+          verify: false,
+        });
+        return { job, rd, stats: await ctl.call(0, 'stats'), grants: await ctl.call(GUEST, 'grants') };
+      },
+      { backend: { latencyMs: 1 } },
+    );
+    const job = value.job as {
+      ios: number;
+      writes: number;
+      errors: number;
+      verifyErrors: number;
+      bytesWritten: number;
+      latency: { max: number };
+    };
+    expect(job).toMatchObject({ ios: 64, writes: 64, errors: 0, verifyErrors: 0, bytesWritten: 64 * 8192 });
+    expect(job.latency.max).toBeGreaterThan(0);
+    expect((value.rd as { errors: number; reads: number }).reads).toBe(16);
+    const stats = value.stats as { maxInFlight: number };
+    if (iodepth === 32) expect(stats.maxInFlight).toBeGreaterThan(1);
+    else expect(stats.maxInFlight).toBe(1);
+  });
+
+  it('backpressure: more outstanding I/O than ring slots waits for a free slot and completes', async () => {
+    const { value, result } = await hostValue(
+      async (ctl) => {
+        await connect(ctl);
+        const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+        return ctl.call(GUEST, 'job', h, {
+          rw: 'randwrite',
+          bs: 4096,
+          iodepth: 64,
+          count: 128,
+          pattern: 'seq',
+          verify: true,
+        });
+      },
+      { backend: { latencyMs: 5 }, blkfront: { featurePersistent: false } },
+    );
+    expect(value).toMatchObject({ ios: 128, errors: 0, verifyErrors: 0 });
+    expect(result.trace.some((e) => e.kind === 'request-start' && e.fields?.id === 31)).toBe(true);
+  });
+
+  it('flush and discard reach the backend; EOPNOTSUPP on flush switches the feature off', async () => {
+    const { value, result } = await hostValue(
+      async (ctl) => {
+        await connect(ctl);
+        const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+        await ctl.call(GUEST, 'write', h, 0, 8192, 'ones');
+        const d = await ctl.call(GUEST, 'discard', h, 0, 4096);
+        const f1 = await ctl.call(GUEST, 'flush', h);
+        const before = await ctl.call(GUEST, 'state');
+        const f2 = await ctl.call(GUEST, 'flush', h);
+        return {
+          d,
+          f1,
+          f2,
+          before,
+          after: await ctl.call(GUEST, 'state'),
+          image: await ctl.call(0, 'diskBytes', 0, 8192),
+        };
+      },
+      { backend: { discard: true, flushNotSupported: true } },
+    );
+    expect(value.d).toMatchObject({ error: undefined });
+    expect(value.f1).toMatchObject({ error: undefined }); // not supported is not an error for the caller
+    expect(value.before).toMatchObject({ flush: false });
+    expect(value.f2).toMatchObject({ error: undefined });
+    const img = value.image as Uint8Array;
+    expect(img.subarray(0, 4096).every((b) => b === 0)).toBe(true);
+    expect(img.subarray(4096).every((b) => b === 0xff)).toBe(true);
+    expect((result.dmesg[GUEST] ?? []).some((l) => l.includes('blkfront: xvda: flush op failed'))).toBe(true);
+  });
+});
