@@ -1,0 +1,395 @@
+/**
+ * The catalogue of trace event kinds the teaching views understand (Perfetto JSON, Mermaid, ring lines),
+ * with the fields each kind carries. Component authors emit these through `env.trace.emit(comp, kind,
+ * fields)`; the writers check an event against its entry and, when it does not fit, still write it (as an
+ * instant carrying the problem) — no event is ever dropped. Kinds not listed here are written as instants.
+ *
+ * Conventions shared by every entry:
+ * - Ring indices are the free-running unsigned 32-bit values of ring.h (`req_prod`, `rsp_event` ...).
+ * - A `flow` is a number unique per run among events of the same flow family (event channel, watch),
+ *   chosen by the emitter of the first half and copied into the second half.
+ * - Request ids are blkif ids (bigint or number) or any per-ring key that is not reused while in flight.
+ */
+import type { TraceEvent } from '../runtime/engine.js';
+
+export type FieldType = 'number' | 'integer' | 'string' | 'boolean' | 'id' | 'integer[]' | 'array' | 'object';
+
+export interface FieldSpec {
+  readonly name: string;
+  readonly type: FieldType;
+  readonly required: boolean;
+  readonly doc: string;
+}
+
+/** How the Perfetto writer renders a kind. */
+export type PerfettoRole =
+  | 'async-begin'
+  | 'async-end'
+  | 'flow-out'
+  | 'flow-in'
+  | 'ring-counter'
+  | 'grant-counter'
+  | 'xenbus-state'
+  | 'global-instant'
+  | 'log'
+  | 'instant';
+
+/** The two families of flows: an arrow goes from a `flow-out` to the `flow-in` of the same family. */
+export type FlowFamily = 'evtchn' | 'watch';
+
+export interface KindSpec {
+  readonly kind: string;
+  /** Components expected to emit it (documentation; others may). */
+  readonly emitters: readonly string[];
+  readonly doc: string;
+  readonly fields: readonly FieldSpec[];
+  readonly perfetto: PerfettoRole;
+  readonly flow?: FlowFamily;
+  /** Extra rule beyond per-field types; returns a problem or undefined. */
+  readonly check?: (fields: Record<string, unknown>) => string | undefined;
+}
+
+function f(name: string, type: FieldType, doc: string): FieldSpec {
+  return { name, type, required: true, doc };
+}
+function opt(name: string, type: FieldType, doc: string): FieldSpec {
+  return { name, type, required: false, doc };
+}
+
+const RING_FIELDS: readonly FieldSpec[] = [
+  f('ring', 'string', 'ring name, e.g. "vbd-1-51712" (backend) or "xvda" (frontend)'),
+  f('side', 'string', '"front" or "back": whose private indices are included'),
+  f('size', 'integer', 'number of entries (nr_ents), a power of two'),
+  f('reqProd', 'integer', 'shared req_prod'),
+  f('reqEvent', 'integer', 'shared req_event'),
+  f('rspProd', 'integer', 'shared rsp_prod'),
+  f('rspEvent', 'integer', 'shared rsp_event'),
+  opt('reqCons', 'integer', 'back: private req_cons'),
+  opt('rspProdPvt', 'integer', 'back: private rsp_prod_pvt'),
+  opt('reqProdPvt', 'integer', 'front: private req_prod_pvt'),
+  opt('rspCons', 'integer', 'front: private rsp_cons'),
+];
+
+export const TRACE_KINDS: readonly KindSpec[] = [
+  {
+    kind: 'request-start',
+    emitters: ['blkfront', 'blkback', 'blktap', 'tapdisk'],
+    doc: 'a block request enters this component (blkfront: put on the ring; blkback: copied off the ring)',
+    fields: [
+      f('ring', 'string', 'ring (or device) the request travels on'),
+      f('id', 'id', 'request id, unique on that ring while in flight'),
+      f('op', 'string', 'read, write, flush, discard, indirect ...'),
+      opt('sector', 'id', 'first sector'),
+      opt('segments', 'integer', 'number of segments'),
+    ],
+    perfetto: 'async-begin',
+  },
+  {
+    kind: 'request-end',
+    emitters: ['blkfront', 'blkback', 'blktap', 'tapdisk'],
+    doc: 'the request leaves this component (response written or completion delivered)',
+    fields: [
+      f('ring', 'string', 'as in request-start'),
+      f('id', 'id', 'as in request-start'),
+      opt('status', 'number', 'BLKIF_RSP_OKAY 0, BLKIF_RSP_ERROR -1, BLKIF_RSP_EOPNOTSUPP -2, or -errno'),
+    ],
+    perfetto: 'async-end',
+  },
+  {
+    kind: 'evtchn-send',
+    emitters: ['hypervisor', 'evtchn'],
+    doc: 'EVTCHNOP_send (or a notify_remote_via_irq) from this task; starts a flow',
+    fields: [
+      f('port', 'integer', 'local port'),
+      f('flow', 'integer', 'flow id, copied into the upcall that delivers it'),
+      opt('remoteDom', 'integer', 'peer domain'),
+      opt('remotePort', 'integer', 'peer port'),
+    ],
+    perfetto: 'flow-out',
+    flow: 'evtchn',
+  },
+  {
+    kind: 'evtchn-upcall',
+    emitters: ['evtchn', 'blkfront', 'blkback', 'xenbus'],
+    doc: 'the handler bound to a port runs; ends the flows of every send it delivers (sends coalesce)',
+    fields: [
+      f('port', 'integer', 'local port'),
+      opt('flow', 'integer', 'the send delivered'),
+      opt('flows', 'integer[]', 'all sends delivered by this upcall, when several coalesced'),
+    ],
+    perfetto: 'flow-in',
+    flow: 'evtchn',
+    check: (fl) => (fl.flow === undefined && fl.flows === undefined ? 'needs flow or flows' : undefined),
+  },
+  {
+    kind: 'watch-fire',
+    emitters: ['xenstored'],
+    doc: 'a write (or rm, or an introduce) matched a watch; the event is queued for the watcher; starts a flow',
+    fields: [
+      f('path', 'string', 'the path that changed (as sent in the WATCH_EVENT)'),
+      f('token', 'string', 'the watch token'),
+      f('flow', 'integer', 'flow id, copied into the callback'),
+      opt('watcher', 'integer', 'domid of the connection that owns the watch'),
+    ],
+    perfetto: 'flow-out',
+    flow: 'watch',
+  },
+  {
+    kind: 'watch-callback',
+    emitters: ['xenbus', 'xenwatch'],
+    doc: 'xenwatch runs the callback for a watch event; ends the flow',
+    fields: [
+      f('path', 'string', 'the path in the event'),
+      f('token', 'string', 'the watch token'),
+      f('flow', 'integer', 'as in watch-fire'),
+    ],
+    perfetto: 'flow-in',
+    flow: 'watch',
+  },
+  {
+    kind: 'ring-snapshot',
+    emitters: ['blkfront', 'blkback', 'tapdisk'],
+    doc: 'the indices of one ring after a push or a consume; feeds occupancy counters and ring lines',
+    fields: RING_FIELDS,
+    perfetto: 'ring-counter',
+    check: (fl) => {
+      if (fl.side !== 'front' && fl.side !== 'back')
+        return `side must be "front" or "back", got ${String(fl.side)}`;
+      const size = fl.size as number;
+      if (size < 1 || (size & (size - 1)) !== 0) return `size must be a power of two, got ${size}`;
+      for (const k of [
+        'reqProd',
+        'reqEvent',
+        'rspProd',
+        'rspEvent',
+        'reqCons',
+        'rspProdPvt',
+        'reqProdPvt',
+        'rspCons',
+      ]) {
+        const v = fl[k];
+        if (v !== undefined && ((v as number) < 0 || (v as number) > 0xffffffff)) {
+          return `${k} must be an unsigned 32-bit index, got ${v}`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    kind: 'grant-map',
+    emitters: ['blkback', 'tapdisk', 'hypervisor'],
+    doc: 'grants mapped by this domain (GNTTABOP_map_grant_ref, one or a batch)',
+    fields: [
+      opt('mapped', 'integer', 'grants this domain has mapped after the operation (preferred)'),
+      opt('count', 'integer', 'how many this operation mapped (default 1) when mapped is absent'),
+      opt('ref', 'integer', 'grant reference'),
+      opt('granter', 'integer', 'domain that granted'),
+    ],
+    perfetto: 'grant-counter',
+  },
+  {
+    kind: 'grant-unmap',
+    emitters: ['blkback', 'tapdisk', 'hypervisor'],
+    doc: 'grants unmapped by this domain',
+    fields: [
+      opt('mapped', 'integer', 'grants still mapped after the operation (preferred)'),
+      opt('count', 'integer', 'how many this operation unmapped (default 1) when mapped is absent'),
+      opt('handle', 'integer', 'maptrack handle'),
+    ],
+    perfetto: 'grant-counter',
+  },
+  {
+    kind: 'xenbus-state',
+    emitters: ['xenbus', 'blkfront', 'blkback'],
+    doc: 'xenbus_switch_state wrote a new XenbusState (xen/include/public/io/xenbus.h) to <path>/state',
+    fields: [
+      f('path', 'string', 'device node, e.g. "device/vbd/51712" or "backend/vbd/1/51712"'),
+      f('from', 'integer', 'previous XenbusState'),
+      f('to', 'integer', 'new XenbusState'),
+    ],
+    perfetto: 'xenbus-state',
+  },
+  {
+    kind: 'xs-request',
+    emitters: ['xenbus', 'libxl', 'xenstored'],
+    doc: 'a xenstore request (xsd_sockmsg type name: WRITE, RM, MKDIR, READ, TRANSACTION_END ...)',
+    fields: [
+      f('type', 'string', 'XS_* name without the prefix'),
+      opt('path', 'string', 'path argument'),
+      opt('value', 'string', 'WRITE value'),
+      opt('tx', 'integer', 'transaction id (0 = none)'),
+    ],
+    perfetto: 'instant',
+  },
+  {
+    kind: 'xs-reply',
+    emitters: ['xenbus', 'libxl', 'xenstored'],
+    doc: 'the reply to an xs-request',
+    fields: [
+      f('type', 'string', 'XS_* name of the request'),
+      opt('error', 'string', 'E* name when an ERROR'),
+    ],
+    perfetto: 'instant',
+  },
+  {
+    kind: 'stall',
+    emitters: ['runtime'],
+    doc: 'nothing can progress except by a timeout; chain of waits (see StallReport)',
+    fields: [
+      f('chain', 'array', 'StallLink[]: holder, waitsFor, deadline?, heldBy?'),
+      f('cycle', 'boolean', 'the chain returns to a holder already in it'),
+      opt('brokenBy', 'object', '{ timer, task, at } the timeout that breaks it'),
+    ],
+    perfetto: 'global-instant',
+  },
+  {
+    kind: 'stall-end',
+    emitters: ['runtime'],
+    doc: 'the stall ended',
+    fields: [
+      f('by', 'string', 'timeout, wake or run-end'),
+      opt('task', 'string', 'task whose wake or timeout ended it'),
+      opt('duration', 'number', 'ms the stall lasted'),
+    ],
+    perfetto: 'global-instant',
+  },
+  {
+    kind: 'deadlock',
+    emitters: ['runtime'],
+    doc: 'nothing can progress and no timer will: the run ends',
+    fields: [f('chain', 'array', 'StallLink[]'), f('cycle', 'boolean', 'the chain is a cycle')],
+    perfetto: 'global-instant',
+  },
+  {
+    kind: 'log',
+    emitters: ['runtime (env.trace.log)', 'libxl'],
+    doc: 'a kernel log line (field msg) or a libxl log line (field message)',
+    fields: [
+      opt('msg', 'string', 'printk text'),
+      opt('message', 'string', 'libxl text'),
+      opt('level', 'string', ''),
+    ],
+    perfetto: 'log',
+    check: (fl) => (fl.msg === undefined && fl.message === undefined ? 'needs msg or message' : undefined),
+  },
+  {
+    kind: 'send',
+    emitters: ['tap-ctl'],
+    doc: 'tap-ctl writes a control message to a tapdisk',
+    fields: [f('to', 'integer', 'tapdisk pid'), f('type', 'string', 'message type (ATTACH, DETACH ...)')],
+    perfetto: 'instant',
+  },
+  {
+    kind: 'receive',
+    emitters: ['tap-ctl'],
+    doc: 'tap-ctl read a reply from a tapdisk',
+    fields: [
+      f('from', 'integer', 'tapdisk pid'),
+      opt('type', 'string', 'reply type'),
+      opt('undecodable', 'string', ''),
+    ],
+    perfetto: 'instant',
+  },
+  {
+    kind: 'timeout',
+    emitters: ['tap-ctl'],
+    doc: "tap-ctl's select() gave up waiting for a reply",
+    fields: [
+      f('from', 'integer', 'tapdisk pid'),
+      f('waited', 'string', 'reply awaited'),
+      f('seconds', 'number', 'select timeout'),
+    ],
+    perfetto: 'instant',
+  },
+  {
+    kind: 'op',
+    emitters: ['libxl'],
+    doc: 'a libxl control-path step; the first word says what (xs_*, tap_ctl_*, tap-ctl, wait, hotplug)',
+    fields: [f('op', 'string', 'the step, e.g. "tap_ctl_destroy 201 0"')],
+    perfetto: 'instant',
+  },
+];
+
+const BY_KIND = new Map(TRACE_KINDS.map((k) => [k.kind, k]));
+
+/** The catalogue entry for a kind, or undefined for kinds written as plain instants. */
+export function kindSpec(kind: string): KindSpec | undefined {
+  return BY_KIND.get(kind);
+}
+
+function fitsType(v: unknown, type: FieldType): boolean {
+  switch (type) {
+    case 'number':
+      return typeof v === 'number' && Number.isFinite(v);
+    case 'integer':
+      return typeof v === 'number' && Number.isSafeInteger(v);
+    case 'string':
+      return typeof v === 'string';
+    case 'boolean':
+      return typeof v === 'boolean';
+    case 'id':
+      return (
+        typeof v === 'bigint' || typeof v === 'string' || (typeof v === 'number' && Number.isSafeInteger(v))
+      );
+    case 'integer[]':
+      return Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isSafeInteger(x));
+    case 'array':
+      return Array.isArray(v);
+    case 'object':
+      return typeof v === 'object' && v !== null && !Array.isArray(v);
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v === undefined) return 'undefined';
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+/**
+ * Why an event does not fit its catalogue entry ("field id: expected id, got undefined"), or undefined
+ * when it fits or its kind is not catalogued.
+ */
+export function checkEvent(e: TraceEvent): string | undefined {
+  const spec = BY_KIND.get(e.kind);
+  if (spec === undefined) return undefined;
+  const fields = e.fields ?? {};
+  for (const field of spec.fields) {
+    const v = fields[field.name];
+    if (v === undefined) {
+      if (field.required) return `field ${field.name}: missing (${e.comp} ${e.kind})`;
+      continue;
+    }
+    if (!fitsType(v, field.type)) {
+      return `field ${field.name}: expected ${field.type}, got ${describeValue(v)} (${e.comp} ${e.kind})`;
+    }
+  }
+  const extra = spec.check?.(fields);
+  return extra === undefined ? undefined : `${extra} (${e.comp} ${e.kind})`;
+}
+
+/** XenbusState names (xen/include/public/io/xenbus.h), index = value. */
+export const XENBUS_STATE_NAMES: readonly string[] = [
+  'Unknown',
+  'Initialising',
+  'InitWait',
+  'Initialised',
+  'Connected',
+  'Closing',
+  'Closed',
+  'Reconfiguring',
+  'Reconfigured',
+];
+
+/** "Connected(4)" for 4; the number alone for values outside the enum. */
+export function xenbusStateLabel(value: unknown): string {
+  const n = typeof value === 'number' ? value : Number(value);
+  return Number.isInteger(n) && n >= 0 && n < XENBUS_STATE_NAMES.length
+    ? `${XENBUS_STATE_NAMES[n]}(${n})`
+    : String(value);
+}
