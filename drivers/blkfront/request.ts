@@ -397,6 +397,7 @@ export function blkifInterrupt(info: BlkfrontInfo): void {
           `${info.diskName}: response has wrong operation (${rsp.operation} instead of ${op})`,
         );
         front.rspCons = i;
+        e.status = 'waiting'; // still outstanding: the error path fails it with the rest
         enterError(info);
         return;
       }
