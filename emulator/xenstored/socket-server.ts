@@ -98,3 +98,65 @@ export async function listenXenstoreSocket(
       }),
   };
 }
+
+export interface ExposeOptions extends SocketServerOptions {
+  /** Signals after which the socket file is removed; default SIGINT and SIGTERM. */
+  signals?: readonly NodeJS.Signals[];
+  /**
+   * Called after the socket is closed on a signal. Default: raise the signal again with our handlers
+   * gone, so the process ends as it would have without us.
+   */
+  onSignal?: (signal: NodeJS.Signals) => void;
+}
+
+/**
+ * Serve `daemon` on a Unix socket for the lifetime of a command (`xenpv xenstored --socket PATH`,
+ * `xenpv run FILE --xenstore-socket PATH`): Xen's xenstore-* tools reach it with XENSTORED_PATH=PATH.
+ * SIGINT/SIGTERM close it and remove the socket file before the process ends; so does process exit,
+ * and so does `close()`, which also withdraws the signal handlers.
+ */
+export async function exposeXenstoreSocket(
+  daemon: XenstoreDaemon,
+  path: string,
+  options: ExposeOptions = {},
+): Promise<XsSocketServer> {
+  const server = await listenXenstoreSocket(daemon, path, options);
+  const signals = options.signals ?? (['SIGINT', 'SIGTERM'] as const);
+  let closing: Promise<void> | undefined;
+  const unlinkNow = () => {
+    // 'exit' handlers cannot wait: remove the file synchronously if close() has not run.
+    if (closing) return;
+    try {
+      unlinkSync(path);
+    } catch {
+      // Already gone.
+    }
+  };
+  const detach = () => {
+    for (const sig of signals) process.off(sig, onSignal);
+    process.off('exit', unlinkNow);
+  };
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      detach();
+      await server.close();
+    })();
+    return closing;
+  };
+  function onSignal(signal: NodeJS.Signals): void {
+    options.log?.(`${signal}: removing ${path}`);
+    void close().then(() => {
+      if (options.onSignal) options.onSignal(signal);
+      else process.kill(process.pid, signal);
+    });
+  }
+  for (const sig of signals) process.on(sig, onSignal);
+  process.on('exit', unlinkNow);
+  return {
+    path: server.path,
+    get clients() {
+      return server.clients;
+    },
+    close,
+  };
+}

@@ -174,7 +174,10 @@ describe('xenstored protocol: watches', () => {
         expect: 'OK|',
         events: { d0: ['@introduceDomain|i'] },
       },
+      // Same page again: accepted (the event channel is rebound), no second @introduceDomain.
       { as: 'd0', op: 'INTRODUCE', args: ['7', '1234', '4'], expect: 'OK|', events: {} },
+      // Another page for a known domain: EINVAL, as do_introduce.
+      { as: 'd0', op: 'INTRODUCE', args: ['7', '999', '4'], expect: 'EINVAL', events: {} },
       { as: 'd0', op: 'IS_DOMAIN_INTRODUCED', args: ['7'], expect: 'T|' },
       { as: 'd0', op: 'IS_DOMAIN_INTRODUCED', args: ['8'], expect: 'F|' },
       { as: 'g5', op: 'IS_DOMAIN_INTRODUCED', args: ['7'], expect: 'EACCES' },

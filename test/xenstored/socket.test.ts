@@ -13,7 +13,11 @@ import {
   XsType,
 } from '../../drivers/xenbus/xs-wire.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
-import { listenXenstoreSocket, type XsSocketServer } from '../../emulator/xenstored/socket-server.js';
+import {
+  exposeXenstoreSocket,
+  listenXenstoreSocket,
+  type XsSocketServer,
+} from '../../emulator/xenstored/socket-server.js';
 
 const run = promisify(execFile);
 
@@ -122,6 +126,43 @@ describe('xenstored Unix socket', () => {
   });
 });
 
+describe('exposeXenstoreSocket (for xenpv xenstored and xenpv run --xenstore-socket)', () => {
+  it('serves, and SIGTERM closes it, removes the socket file and withdraws its handlers', async () => {
+    const before = process.listenerCount('SIGTERM');
+    const signalled: string[] = [];
+    const path = join(dir, 'exposed');
+    let done!: () => void;
+    const after = new Promise<void>((r) => (done = r));
+    const s = await exposeXenstoreSocket(xs, path, {
+      onSignal: (sig) => {
+        signalled.push(sig);
+        done();
+      },
+    });
+    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+    const c = await WireClient.connect(path);
+    c.send(XsType.GET_DOMAIN_PATH, nulStrings('4'), 1);
+    await c.waitFor(1);
+    expect(c.messages[0].payload).toBe('/local/domain/4\0');
+    process.emit('SIGTERM', 'SIGTERM');
+    await after;
+    expect(signalled).toEqual(['SIGTERM']);
+    expect(existsSync(path)).toBe(false);
+    expect(process.listenerCount('SIGTERM')).toBe(before);
+    await s.close(); // idempotent
+  });
+
+  it('close() removes the file and the SIGINT handler', async () => {
+    const before = process.listenerCount('SIGINT');
+    const path = join(dir, 'exposed2');
+    const s = await exposeXenstoreSocket(xs, path);
+    expect(existsSync(path)).toBe(true);
+    await s.close();
+    expect(existsSync(path)).toBe(false);
+    expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+});
+
 const TOOLS = [
   'xenstore-write',
   'xenstore-read',
@@ -165,4 +206,21 @@ describe('Xen xenstore-* tools against the socket', () => {
     await xsTool('xenstore-write', '/vm/w/k', 'v');
     expect((await watch).stdout).toBe('/vm/w\n/vm/w/k\n');
   });
+
+  it.skipIf(missingTool !== undefined)(
+    'values are bytes: xenstore-read -R gives back exactly what was written',
+    async () => {
+      const env = { ...process.env, XENSTORED_PATH: server.path };
+      const c = await WireClient.connect(server.path);
+      const value = new Uint8Array([0xff, 0x80, 0x01, 0x41, 0xc3]);
+      c.send(XsType.WRITE, writePayload('/vm/bin', value), 1);
+      await c.waitFor(1);
+      c.close();
+      const raw = await run('xenstore-read', ['-R', '/vm/bin'], { env, encoding: 'buffer', timeout: 10_000 });
+      expect([...raw.stdout]).toEqual([...value]);
+      // Without -R the tool escapes what is not printable (hex above 0x7f, octal for controls).
+      const escaped = await run('xenstore-read', ['/vm/bin'], { env, timeout: 10_000 });
+      expect(escaped.stdout).toBe('\\xff\\x80\\001A\\xc3\n');
+    },
+  );
 });
