@@ -2,6 +2,7 @@
 export * from './block-device.js';
 export * from './char-device.js';
 export * from './errno.js';
+export * from './eventfd.js';
 export * from './file.js';
 export * from './glob.js';
 export * from './image-disk.js';

@@ -12,6 +12,7 @@ import type { Env, Holder, Millis, Task, WaitFor, WaitQueue } from '../runtime/e
 import type { BlockLayer } from './block-device.js';
 import type { CharDevices } from './char-device.js';
 import { KernelError } from './errno.js';
+import { Eventfd } from './eventfd.js';
 import { AddressSpace, FdTable, type File, type FileMode, type Vma } from './file.js';
 import type { Namespace } from './namespace.js';
 import type { PollHub } from './poll.js';
@@ -323,6 +324,16 @@ export class Process implements Holder {
       });
       if (result === 'timeout') return { readable: [], writable: [] };
       return ready();
+    });
+  }
+
+  /** eventfd(2): returns the descriptor and the kernel object (for kernel code that signals it). */
+  eventfd(name: string, options: { nonblocking?: boolean } = {}): Promise<{ fd: number; eventfd: Eventfd }> {
+    return this.sys(async () => {
+      const eventfd = new Eventfd(this.k.poll, this.k.waits, name);
+      const file = eventfd.file();
+      file.nonblocking = options.nonblocking ?? false;
+      return { fd: await this.installOrRelease(file), eventfd };
     });
   }
 

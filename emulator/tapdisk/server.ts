@@ -1,14 +1,17 @@
 /**
  * The tapdisk2 process (tapdisk-server.c): one task, one event loop. Each iteration select()s over the
- * control socket `/var/run/blktap-control/ctl<pid>` and every polled VBD ring, with a timeout that ends
- * at the next modelled I/O completion; then it completes due I/O, services ready rings, and handles one
- * control connection at a time. Any syscall that blocks (munmap in DETACH) blocks the whole process.
+ * control socket `/var/run/blktap-control/ctl<pid>`, every polled VBD ring and the eventfd its AIO
+ * completions signal (tapdisk's libaio queue with IOCB_FLAG_RESFD); then it completes due I/O, services
+ * ready rings, and handles one control connection at a time. Any syscall that blocks (munmap in DETACH)
+ * blocks the whole process. The kernel side of AIO is a timer task per completion time: image latency
+ * is ordinary idleness, not a wait with a timeout.
  * It ignores SIGPIPE, prints its socket path on stdout (what `tap-ctl spawn` reads), and exits after its
  * last VBD is removed, closing the listener (unaccepted connections are dropped: the C17 fix) and
  * unlinking its socket.
  */
 import { BLKTAP2_CONTROL_DIR, controlSocketPath } from '../../drivers/blktap/abi.js';
 import { isKernelError } from '../kernel/errno.js';
+import type { Eventfd } from '../kernel/eventfd.js';
 import type { Kernel } from '../kernel/kernel.js';
 import type { Process, Program } from '../kernel/process.js';
 import type { Env } from '../runtime/engine.js';
@@ -26,6 +29,9 @@ export class TapdiskServer {
   run = true;
   listenFd = -1;
   readonly controlPath: string;
+  /** The AIO completion eventfd (td_lio's event fd) and the completion time a kernel timer is armed for. */
+  private aio: { fd: number; eventfd: Eventfd } | undefined;
+  private aioArmedFor: number | undefined;
 
   constructor(
     readonly proc: Process,
@@ -53,6 +59,7 @@ export class TapdiskServer {
 
   async main(): Promise<number> {
     this.proc.signal('SIGPIPE', 'ignore');
+    this.aio = await this.proc.eventfd(`tapdisk[${this.proc.pid}] aio`, { nonblocking: true });
     await this.proc.mkdir(BLKTAP2_CONTROL_DIR, { parents: true });
     this.listenFd = await this.proc.listen(this.controlPath, TAPDISK_SOCKET_BACKLOG);
     this.proc.print(this.controlPath);
@@ -87,13 +94,16 @@ export class TapdiskServer {
       const d = v.nextDue();
       if (d !== undefined && (due === undefined || d < due)) due = d;
     }
-    const timeoutMs = due === undefined ? undefined : Math.max(0, due - this.env.now());
-    const r = await this.proc.select([...extra, ...rings.keys()], [], {
-      ...(timeoutMs === undefined
-        ? {}
-        : { timeoutMs, timeoutName: `tapdisk[${this.proc.pid}] I/O completion` }),
-      what: `tapdisk[${this.proc.pid}] event loop`,
-    });
+    if (due !== undefined) this.armCompletion(due);
+    const aioFd = this.aio?.fd;
+    const r = await this.proc.select(
+      [...extra, ...(aioFd === undefined ? [] : [aioFd]), ...rings.keys()],
+      [],
+      {
+        what: `tapdisk[${this.proc.pid}] event loop`,
+      },
+    );
+    if (aioFd !== undefined && r.readable.includes(aioFd)) await this.proc.read(aioFd, { length: 8 });
     const now = this.env.now();
     for (const v of [...this.vbds]) await v.complete(now);
     for (const fd of r.readable) {
@@ -101,6 +111,22 @@ export class TapdiskServer {
       if (v !== undefined && v.ringFd === fd) await v.serviceRing(now);
     }
     return r.readable.filter((fd) => extra.includes(fd));
+  }
+
+  /** The kernel completes the AIO due at `due` then and signals the eventfd (one timer per time). */
+  private armCompletion(due: number): void {
+    const aio = this.aio;
+    if (aio === undefined || (this.aioArmedFor !== undefined && this.aioArmedFor <= due)) return;
+    this.aioArmedFor = due;
+    this.env.spawn(
+      `tapdisk[${this.proc.pid}] aio`,
+      async () => {
+        await this.env.sleep(Math.max(0, due - this.env.now()), { what: 'image I/O in progress' });
+        if (this.aioArmedFor === due) this.aioArmedFor = undefined;
+        aio.eventfd.signal();
+      },
+      { component: 'tapdisk' },
+    );
   }
 
   /** VBDs asked to close through the ring message: close, detach and remove once idle. */
