@@ -149,6 +149,52 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     async destroyDomain(domid: number): Promise<void> {
       builder.destroy(domid);
     },
+    /** Wait for a node to have `value`, to exist (value undefined), or to be gone (absent). */
+    async xenstoreWait(
+      path: string,
+      value: string | undefined,
+      absent: boolean,
+      timeoutMs?: number,
+    ): Promise<boolean> {
+      const q = env.waitQueue(`xenstore watch ${path}`);
+      let current: string | undefined;
+      const check = async () => {
+        current = await xsOp(() => xs.tryRead(path));
+        q.wakeAll();
+      };
+      const holds = () =>
+        absent ? current === undefined : value === undefined ? current !== undefined : current === value;
+      const w = await xs.watch(path, check);
+      try {
+        await check();
+        const what = absent
+          ? `${path} to be removed`
+          : value === undefined
+            ? `${path} to exist`
+            : `${path} = ${value}`;
+        const r = await env.wait(q, holds, {
+          what: `xenstore ${what}`,
+          ...(timeoutMs === undefined ? {} : { timeoutMs, timeoutName: `wait for xenstore ${what}` }),
+        });
+        return r === 'ok';
+      } finally {
+        await xs.unwatch(w);
+      }
+    },
+    /** Wait until guest `name` is in `state`; VIRQ_DOM_EXC is not bound yet, so this polls every 10 ms. */
+    async waitDomainState(name: string, state: string, timeoutMs?: number): Promise<boolean> {
+      const t0 = env.now();
+      for (;;) {
+        if (builder.guestState(name) === state) return true;
+        if (timeoutMs !== undefined && env.now() - t0 >= timeoutMs) return false;
+        await env.sleep(10, { what: `guest ${name} to be ${state}` });
+      }
+    },
+    async guestStates(): Promise<Record<string, string | undefined>> {
+      const out: Record<string, string | undefined> = {};
+      for (const g of machine.guests) out[g.name] = builder.guestState(g.name);
+      return out;
+    },
     async slots(): Promise<unknown[]> {
       return Array.from({ length: slots.count }, (_, i) => slots.info(i));
     },

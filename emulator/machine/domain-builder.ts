@@ -33,6 +33,27 @@ export class DomainBuilder {
     return i;
   }
 
+  /** The Xen domid most recently built for guest `name`, if any. */
+  latestDomid(name: string): number | undefined {
+    let last: number | undefined;
+    for (const [d, n] of this.names) if (n === name) last = d;
+    return last;
+  }
+
+  /**
+   * The scenario's view of a guest: running, shutdown, dying, or dead (built once, now gone);
+   * undefined when it was never built.
+   */
+  guestState(name: string): 'running' | 'shutdown' | 'dying' | 'dead' | undefined {
+    const domid = this.latestDomid(name);
+    if (domid === undefined) return undefined;
+    const info = this.hv.domainInfo(domid);
+    if (info === undefined) return 'dead';
+    if (info.dying) return 'dying';
+    if (info.shutdown) return 'shutdown';
+    return 'running';
+  }
+
   nameOf(domid: number): string | undefined {
     if (domid === 0) return 'Domain-0';
     return this.names.get(domid);
@@ -42,6 +63,7 @@ export class DomainBuilder {
   boot(domid: number, name: string, kernel: KernelName): void {
     const slot = this.slotFor(name);
     this.slots.requestBoot(slot, domid, kernel, (d) => this.hv.domainInfo(d) === undefined);
+    this.names.delete(domid); // a reused domid moves to the end (latest)
     this.names.set(domid, name);
     this.env.trace.emit('machine', 'build', { domid, name, slot, kernel });
     this.kicker.kick(domid);

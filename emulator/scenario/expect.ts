@@ -1,0 +1,187 @@
+/**
+ * Checking a scenario's expectations against what the run left: one check per expectation, each with
+ * a name (`expect.stall`, `expect.xenstore /local/domain/1`) and, when it fails, what was seen.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Millis, StallReport } from '../runtime/engine.js';
+import type { DomainState, Scenario, TextMatcher } from './model.js';
+import { firstMismatch } from './pattern.js';
+import type { StepRecord } from './run-steps.js';
+import { formatDuration } from './units.js';
+
+export interface ExpectationCheck {
+  name: string;
+  ok: boolean;
+  /** What was seen (always for failures; for passes when it helps). */
+  detail: string;
+}
+
+export interface EndState {
+  guestStates: Record<string, string | undefined>;
+  xenstore: Record<string, string | undefined>;
+  tapCtlList: string[] | undefined;
+  tapCtlError?: string;
+}
+
+export interface RunFacts {
+  outcome: 'completed' | 'deadlock' | 'error';
+  stalls: StallReport[];
+  endTime: Millis;
+  dmesg: Record<number, string[]>;
+  domainNames: Record<number, string>;
+  end: EndState;
+  workDir: string;
+  steps: StepRecord[];
+}
+
+export function matchText(m: TextMatcher, text: string): boolean {
+  if (m.kind === 'substring') return text.includes(m.text);
+  return new RegExp(m.source, m.flags).test(text);
+}
+
+export function showMatcher(m: TextMatcher): string {
+  return m.kind === 'substring' ? JSON.stringify(m.text) : `/${m.source}/${m.flags}`;
+}
+
+/** True when the matchers match chain links (holder or what it waits for) in order. */
+export function chainMatches(stall: StallReport, matchers: readonly TextMatcher[]): boolean {
+  let i = 0;
+  for (const link of stall.chain) {
+    if (i < matchers.length && (matchText(matchers[i], link.holder) || matchText(matchers[i], link.waitsFor)))
+      i++;
+  }
+  return i === matchers.length;
+}
+
+export function showChain(s: StallReport): string {
+  return s.chain.map((l) => `${l.holder} waits for ${l.waitsFor}`).join(' -> ') || '(empty chain)';
+}
+
+export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] {
+  const e = s.expect;
+  const checks: ExpectationCheck[] = [];
+  const add = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
+  const stalls = f.stalls.filter((x) => x.brokenBy !== undefined);
+
+  if (e.stall?.kind === 'none') {
+    add(
+      'expect.stall: none',
+      stalls.length === 0,
+      stalls.length === 0 ? 'no stall' : `${stalls.length} stall(s): ${stalls.map(showChain).join('; ')}`,
+    );
+  } else if (e.stall?.kind === 'chain') {
+    const want = e.stall;
+    const matching = stalls.filter(
+      (x) =>
+        chainMatches(x, want.chain) &&
+        (want.brokenBy === undefined || matchText(want.brokenBy, x.brokenBy?.timer ?? '')),
+    );
+    const ok = want.count === undefined ? matching.length >= 1 : matching.length === want.count;
+    const wanted = `${want.count === undefined ? 'at least one' : `exactly ${want.count}`} stall with chain ${want.chain.map(showMatcher).join(' -> ')}${want.brokenBy ? ` broken by ${showMatcher(want.brokenBy)}` : ''}`;
+    add(
+      'expect.stall',
+      ok,
+      `${matching.length} matching of ${stalls.length}; wanted ${wanted}${stalls.length ? `; seen: ${stalls.map((x) => `${showChain(x)} [broken by ${x.brokenBy?.timer}]`).join('; ')}` : ''}`,
+    );
+  }
+  if (e.deadlock !== undefined) {
+    const dead = f.outcome === 'deadlock';
+    const last = f.stalls.at(-1);
+    add(
+      `expect.deadlock: ${e.deadlock}`,
+      dead === e.deadlock,
+      dead ? `deadlock: ${last ? showChain(last) : ''}` : `run ${f.outcome}`,
+    );
+  }
+  if (e.tapCtlList !== undefined) {
+    const got = f.end.tapCtlList;
+    const ok =
+      got !== undefined &&
+      got.length === e.tapCtlList.length &&
+      got.every((row, i) => row === e.tapCtlList![i]);
+    add(
+      'expect.tap-ctl-list',
+      ok,
+      got === undefined
+        ? `tap-ctl list failed: ${f.end.tapCtlError}`
+        : got.length
+          ? got.join(' | ')
+          : '(no rows)',
+    );
+  }
+  for (const p of e.xenstoreAbsent ?? []) {
+    const v = f.end.xenstore[p];
+    add(
+      `expect.xenstore-absent ${p}`,
+      v === undefined,
+      v === undefined ? 'absent' : `left behind: ${p} = ${JSON.stringify(v)}`,
+    );
+  }
+  for (const [p, want] of Object.entries(e.xenstore ?? {})) {
+    const v = f.end.xenstore[p];
+    add(`expect.xenstore ${p}`, v === want, v === undefined ? 'absent' : `= ${JSON.stringify(v)}`);
+  }
+  for (const [state, names] of Object.entries(e.domains ?? {}) as [DomainState, string[]][]) {
+    const got = Object.entries(f.end.guestStates)
+      .filter(([, st]) => st === state)
+      .map(([n]) => n)
+      .sort();
+    const want = [...names].sort();
+    const ok = got.length === want.length && got.every((n, i) => n === want[i]);
+    add(`expect.domains.${state}`, ok, `[${got.join(', ')}]${ok ? '' : ` (wanted [${want.join(', ')}])`}`);
+  }
+  for (const d of e.data ?? []) {
+    const name = `expect.data ${d.image} ${d.length}@${d.offset}`;
+    try {
+      const buf = readImage(join(f.workDir, d.image), d.offset, d.length);
+      const bad = firstMismatch(d.pattern, d.offset, buf);
+      add(name, bad < 0, bad < 0 ? 'matches' : `first difference at byte ${d.offset + bad}`);
+    } catch (err) {
+      add(name, false, (err as Error).message);
+    }
+  }
+  for (const l of e.log ?? []) {
+    const engineDom = Object.entries(f.domainNames).find(([, n]) => n === l.domain)?.[0];
+    const lines = engineDom === undefined ? [] : (f.dmesg[Number(engineDom)] ?? []);
+    if ('contains' in l) {
+      const hit = lines.some((x) => matchText(l.contains, x));
+      add(
+        `expect.log ${l.domain} contains ${showMatcher(l.contains)}`,
+        hit,
+        hit ? 'found' : `not in ${lines.length} line(s)`,
+      );
+    } else {
+      const hit = lines.find((x) => matchText(l.notContains, x));
+      add(
+        `expect.log ${l.domain} not-contains ${showMatcher(l.notContains)}`,
+        hit === undefined,
+        hit ?? 'absent',
+      );
+    }
+  }
+  if (e.elapsed !== undefined) {
+    const { atLeast, atMost } = e.elapsed;
+    const ok =
+      (atLeast === undefined || f.endTime >= atLeast) && (atMost === undefined || f.endTime <= atMost);
+    add(
+      'expect.elapsed',
+      ok,
+      `${formatDuration(f.endTime)} (wanted${atLeast !== undefined ? ` >= ${formatDuration(atLeast)}` : ''}${atMost !== undefined ? ` <= ${formatDuration(atMost)}` : ''})`,
+    );
+  }
+  return checks;
+}
+
+function readImage(path: string, offset: number, length: number): Uint8Array {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(length);
+    const n = readSync(fd, buf, 0, length, offset);
+    if (n !== length)
+      throw new Error(`image ${path} has only ${n} byte(s) at offset ${offset}, wanted ${length}`);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
