@@ -12,6 +12,7 @@ import {
   nulStrings,
   splitNulStrings,
   utf8Bytes,
+  XENSTORE_PAYLOAD_MAX,
   type XsErrorName,
   XsFrameParser,
   type XsMessage,
@@ -64,6 +65,8 @@ export class XenstoreConnection {
   readonly label: string;
   readonly watches: XsWatch[] = [];
   readonly transactions = new Map<number, XsTransaction>();
+  /** Watch events not sent because path + token exceed XENSTORE_PAYLOAD_MAX. */
+  droppedEvents = 0;
   /** Next transaction id to try; ids start at 1 and never use 0. */
   nextTransactionId = 1;
   private readonly parser = new XsFrameParser();
@@ -148,6 +151,11 @@ export class XenstoreConnection {
   queueEvent(path: string, token: string): void {
     if (this.closed) return;
     const payload = nulStrings(latin1Bytes(path), latin1Bytes(token));
+    // watch.c add_event(): "Don't try to send over-long events."
+    if (payload.length > XENSTORE_PAYLOAD_MAX) {
+      this.droppedEvents++;
+      return;
+    }
     const key = `${path}\0${token}`;
     if (!path.startsWith('@') && this.output.some((q) => q.key === key)) return;
     this.output.push({

@@ -140,6 +140,17 @@ describe('xenstored protocol: watches', () => {
     expect(rig.conns.get('g5')!.closed).toBe(false);
   });
 
+  it('an event longer than XENSTORE_PAYLOAD_MAX is not sent (add_event); the daemon keeps serving', () => {
+    const token = 't'.repeat(4000);
+    const long = `/a/${'n'.repeat(200)}`;
+    runTable([
+      { as: 'd0', op: 'WATCH', args: ['/a', token], expect: 'OK|', events: { d0: [`/a|${token}`] } },
+      // "/a/nnn...\0" + token + "\0" is 4205 bytes: dropped, the write itself succeeds.
+      { as: 'd0', op: 'WRITE', args: [long, '1'], expect: 'OK|', events: {} },
+      { as: 'd0', op: 'WRITE', args: ['/a/b', '1'], expect: 'OK|', events: { d0: [`/a/b|${token}`] } },
+    ]);
+  });
+
   it('removal fires the removed root for ancestors and exact watches on removed descendants', () => {
     runTable([
       { as: 'd0', op: 'WRITE', args: ['/t/a/b/c', '1'], expect: 'OK|' },
