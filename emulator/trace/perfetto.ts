@@ -3,12 +3,12 @@
  *
  * Mapping (vocabulary.ts names the kinds):
  * - pid = a domain (pidOfDomain), named by `process_name` metadata; tid = a task, named by `thread_name`.
- * - request-start/request-end: nestable async slices ('b'/'e', cat = component, numeric id per lifetime),
- *   because requests overlap and outlive the task that issued them.
+ * - request-start/request-end (and blkback's blk-req start/end): nestable async slices ('b'/'e', cat =
+ *   component, numeric id per lifetime), because requests overlap and outlive the task that issued them.
  * - evtchn-send -> evtchn-upcall and watch-fire -> watch-callback: a zero-length complete slice ('X') at
  *   each end, carrying a v1 flow ('s' on the sender, 'f' with bp "e" on the receiver): a v1 flow binds to
  *   the slice enclosing it on its thread, and instants are not slices.
- * - ring-snapshot: counters ('C') of ring occupancy; grant-map/unmap: a "grants mapped" counter.
+ * - ring: counters ('C') of ring occupancy; grant-map/unmap: a "grants mapped" counter.
  * - xenbus-state, logs and everything else: thread instants ('i', s "t"; "p" outside any task); stalls
  *   and deadlocks: global instants (s "g").
  * Timestamps are microseconds of virtual time, so traces are deterministic and diffable.
@@ -242,34 +242,35 @@ export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTrac
       return;
     }
     switch (spec?.perfetto) {
-      case 'async-begin': {
-        const key = `${e.dom}|${e.comp}|${String(fl.ring)}|${idKey(fl.id)}`;
-        if (open.has(key)) {
-          instant(`${e.comp} ${e.kind}`, {
-            ...argsOf(fl),
-            problem: `id ${idKey(fl.id)} is already in flight`,
-          });
+      case 'async-begin':
+      case 'async-end':
+      case 'async-phase': {
+        const ring = String(fl.ring ?? fl.disk);
+        const key = `${e.dom}|${e.comp}|${ring}|${idKey(fl.id)}`;
+        const begins =
+          spec.perfetto === 'async-begin' || (spec.perfetto === 'async-phase' && fl.phase === 'start');
+        if (begins) {
+          if (open.has(key)) {
+            instant(`${e.comp} ${e.kind}`, {
+              ...argsOf(fl),
+              problem: `id ${idKey(fl.id)} is already in flight`,
+            });
+            return;
+          }
+          const req: OpenRequest = {
+            id: nextAsync++,
+            cat: e.comp,
+            name: `${String(fl.op)} ${ring}`,
+            pid,
+            tid,
+          };
+          open.set(key, req);
+          out.push({ name: req.name, ph: 'b', cat: req.cat, id: req.id, ts, pid, tid, args: argsOf(fl) });
           return;
         }
-        const req: OpenRequest = {
-          id: nextAsync++,
-          cat: e.comp,
-          name: `${String(fl.op)} ${String(fl.ring)}`,
-          pid,
-          tid,
-        };
-        open.set(key, req);
-        out.push({ name: req.name, ph: 'b', cat: req.cat, id: req.id, ts, pid, tid, args: argsOf(fl) });
-        return;
-      }
-      case 'async-end': {
-        const key = `${e.dom}|${e.comp}|${String(fl.ring)}|${idKey(fl.id)}`;
         const req = open.get(key);
         if (req === undefined) {
-          instant(`${e.comp} ${e.kind}`, {
-            ...argsOf(fl),
-            problem: `no request-start for id ${idKey(fl.id)}`,
-          });
+          instant(`${e.comp} ${e.kind}`, { ...argsOf(fl), problem: `no start for id ${idKey(fl.id)}` });
           return;
         }
         open.delete(key);
@@ -301,10 +302,13 @@ export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTrac
       }
       case 'ring-counter': {
         const args: Record<string, number> = {
-          inflight: ringDiff(fl.reqProd as number, fl.rspProd as number),
+          inflight:
+            typeof fl.inflight === 'number'
+              ? fl.inflight
+              : ringDiff(fl.req_prod as number, fl.rsp_prod as number),
         };
-        if (typeof fl.reqCons === 'number') args.requests = ringDiff(fl.reqProd as number, fl.reqCons);
-        if (typeof fl.rspCons === 'number') args.responses = ringDiff(fl.rspProd as number, fl.rspCons);
+        if (typeof fl.req_cons === 'number') args.requests = ringDiff(fl.req_prod as number, fl.req_cons);
+        if (typeof fl.rsp_cons === 'number') args.responses = ringDiff(fl.rsp_prod as number, fl.rsp_cons);
         out.push({ name: `ring ${String(fl.ring)}`, ph: 'C', ts, pid, tid, cat: e.comp, args });
         return;
       }

@@ -12,7 +12,17 @@
  */
 import type { TraceEvent } from '../runtime/engine.js';
 
-export type FieldType = 'number' | 'integer' | 'string' | 'boolean' | 'id' | 'integer[]' | 'array' | 'object';
+export type FieldType =
+  | 'number'
+  | 'integer'
+  | 'string'
+  | 'boolean'
+  | 'id'
+  | 'integer[]'
+  | 'array'
+  | 'object'
+  /** A XenbusState: its number or its name ("Connected"). */
+  | 'xenbus-state';
 
 export interface FieldSpec {
   readonly name: string;
@@ -25,6 +35,8 @@ export interface FieldSpec {
 export type PerfettoRole =
   | 'async-begin'
   | 'async-end'
+  /** begin or end by the `phase` field ("start" / "end"). */
+  | 'async-phase'
   | 'flow-out'
   | 'flow-in'
   | 'ring-counter'
@@ -56,44 +68,81 @@ function opt(name: string, type: FieldType, doc: string): FieldSpec {
   return { name, type, required: false, doc };
 }
 
+/** Ring fields carry Xen's names (ring.h), as xen-ringwatch printed them. */
 const RING_FIELDS: readonly FieldSpec[] = [
   f('ring', 'string', 'ring name, e.g. "vbd-1-51712" (backend) or "xvda" (frontend)'),
-  f('side', 'string', '"front" or "back": whose private indices are included'),
-  f('size', 'integer', 'number of entries (nr_ents), a power of two'),
-  f('reqProd', 'integer', 'shared req_prod'),
-  f('reqEvent', 'integer', 'shared req_event'),
-  f('rspProd', 'integer', 'shared rsp_prod'),
-  f('rspEvent', 'integer', 'shared rsp_event'),
-  opt('reqCons', 'integer', 'back: private req_cons'),
-  opt('rspProdPvt', 'integer', 'back: private rsp_prod_pvt'),
-  opt('reqProdPvt', 'integer', 'front: private req_prod_pvt'),
-  opt('rspCons', 'integer', 'front: private rsp_cons'),
+  f('req_prod', 'integer', 'shared req_prod'),
+  f('req_event', 'integer', 'shared req_event'),
+  f('rsp_prod', 'integer', 'shared rsp_prod'),
+  f('rsp_event', 'integer', 'shared rsp_event'),
+  opt('nr_ents', 'integer', 'number of entries, a power of two'),
+  opt('req_cons', 'integer', 'back: private req_cons'),
+  opt('rsp_prod_pvt', 'integer', 'back: private rsp_prod_pvt'),
+  opt('req_prod_pvt', 'integer', 'front: private req_prod_pvt'),
+  opt('rsp_cons', 'integer', 'front: private rsp_cons'),
+  opt('inflight', 'integer', 'requests the emitter has taken and not answered'),
 ];
+
+const RING_INDEX_FIELDS = [
+  'req_prod',
+  'req_event',
+  'rsp_prod',
+  'rsp_event',
+  'req_cons',
+  'rsp_prod_pvt',
+  'req_prod_pvt',
+  'rsp_cons',
+];
+
+/** Requests are keyed by ring (or, in blkfront, disk) and id. */
+function ringOrDisk(fl: Record<string, unknown>): string | undefined {
+  if (typeof fl.ring === 'string' || typeof fl.disk === 'string') return undefined;
+  return 'needs ring or disk (a string)';
+}
 
 export const TRACE_KINDS: readonly KindSpec[] = [
   {
     kind: 'request-start',
-    emitters: ['blkfront', 'blkback', 'blktap', 'tapdisk'],
-    doc: 'a block request enters this component (blkfront: put on the ring; blkback: copied off the ring)',
+    emitters: ['blkfront', 'blktap', 'tapdisk'],
+    doc: 'a block request enters this component (blkfront: put on the ring)',
     fields: [
-      f('ring', 'string', 'ring (or device) the request travels on'),
+      opt('ring', 'string', 'ring the request travels on (or disk)'),
+      opt('disk', 'string', 'disk name, e.g. "xvda" (or ring)'),
       f('id', 'id', 'request id, unique on that ring while in flight'),
-      f('op', 'string', 'read, write, flush, discard, indirect ...'),
+      f('op', 'string', 'read, write, flush, discard ...'),
       opt('sector', 'id', 'first sector'),
-      opt('segments', 'integer', 'number of segments'),
+      opt('nseg', 'integer', 'number of segments'),
     ],
     perfetto: 'async-begin',
+    check: ringOrDisk,
   },
   {
     kind: 'request-end',
-    emitters: ['blkfront', 'blkback', 'blktap', 'tapdisk'],
-    doc: 'the request leaves this component (response written or completion delivered)',
+    emitters: ['blkfront', 'blktap', 'tapdisk'],
+    doc: 'the request leaves this component (response consumed, completion delivered)',
     fields: [
-      f('ring', 'string', 'as in request-start'),
+      opt('ring', 'string', 'as in request-start'),
+      opt('disk', 'string', 'as in request-start'),
       f('id', 'id', 'as in request-start'),
       opt('status', 'number', 'BLKIF_RSP_OKAY 0, BLKIF_RSP_ERROR -1, BLKIF_RSP_EOPNOTSUPP -2, or -errno'),
     ],
     perfetto: 'async-end',
+    check: ringOrDisk,
+  },
+  {
+    kind: 'blk-req',
+    emitters: ['blkback'],
+    doc: 'blkback took a request off the ring (phase "start") or answered it (phase "end")',
+    fields: [
+      f('phase', 'string', '"start" or "end"'),
+      f('ring', 'string', 'backend ring label, e.g. "vbd-1-51712"'),
+      f('id', 'id', 'blkif request id'),
+      opt('op', 'string', 'operation'),
+      opt('status', 'number', 'BLKIF_RSP_* on "end"'),
+    ],
+    perfetto: 'async-phase',
+    check: (fl) =>
+      fl.phase === 'start' || fl.phase === 'end' ? undefined : `phase must be "start" or "end"`,
   },
   {
     kind: 'evtchn-send',
@@ -147,26 +196,16 @@ export const TRACE_KINDS: readonly KindSpec[] = [
     flow: 'watch',
   },
   {
-    kind: 'ring-snapshot',
-    emitters: ['blkfront', 'blkback', 'tapdisk'],
+    kind: 'ring',
+    emitters: ['blkback', 'blkfront', 'tapdisk'],
     doc: 'the indices of one ring after a push or a consume; feeds occupancy counters and ring lines',
     fields: RING_FIELDS,
     perfetto: 'ring-counter',
     check: (fl) => {
-      if (fl.side !== 'front' && fl.side !== 'back')
-        return `side must be "front" or "back", got ${String(fl.side)}`;
-      const size = fl.size as number;
-      if (size < 1 || (size & (size - 1)) !== 0) return `size must be a power of two, got ${size}`;
-      for (const k of [
-        'reqProd',
-        'reqEvent',
-        'rspProd',
-        'rspEvent',
-        'reqCons',
-        'rspProdPvt',
-        'reqProdPvt',
-        'rspCons',
-      ]) {
+      const n = fl.nr_ents as number | undefined;
+      if (n !== undefined && (n < 1 || (n & (n - 1)) !== 0))
+        return `nr_ents must be a power of two, got ${n}`;
+      for (const k of RING_INDEX_FIELDS) {
         const v = fl[k];
         if (v !== undefined && ((v as number) < 0 || (v as number) > 0xffffffff)) {
           return `${k} must be an unsigned 32-bit index, got ${v}`;
@@ -204,8 +243,8 @@ export const TRACE_KINDS: readonly KindSpec[] = [
     doc: 'xenbus_switch_state wrote a new XenbusState (xen/include/public/io/xenbus.h) to <path>/state',
     fields: [
       f('path', 'string', 'device node, e.g. "device/vbd/51712" or "backend/vbd/1/51712"'),
-      f('from', 'integer', 'previous XenbusState'),
-      f('to', 'integer', 'new XenbusState'),
+      f('from', 'xenbus-state', 'previous XenbusState (number or name)'),
+      f('to', 'xenbus-state', 'new XenbusState (number or name)'),
     ],
     perfetto: 'xenbus-state',
   },
@@ -337,6 +376,8 @@ function fitsType(v: unknown, type: FieldType): boolean {
       return Array.isArray(v);
     case 'object':
       return typeof v === 'object' && v !== null && !Array.isArray(v);
+    case 'xenbus-state':
+      return xenbusStateValue(v) !== undefined;
   }
 }
 
@@ -386,10 +427,20 @@ export const XENBUS_STATE_NAMES: readonly string[] = [
   'Reconfigured',
 ];
 
-/** "Connected(4)" for 4; the number alone for values outside the enum. */
+/** The XenbusState number of a number or a name ("Closing" -> 5), or undefined. */
+export function xenbusStateValue(value: unknown): number | undefined {
+  if (typeof value === 'number') {
+    return Number.isInteger(value) && value >= 0 && value < XENBUS_STATE_NAMES.length ? value : undefined;
+  }
+  if (typeof value === 'string') {
+    const i = XENBUS_STATE_NAMES.indexOf(value);
+    return i < 0 ? undefined : i;
+  }
+  return undefined;
+}
+
+/** "Connected(4)" for 4 or "Connected"; the value as text when it is not a XenbusState. */
 export function xenbusStateLabel(value: unknown): string {
-  const n = typeof value === 'number' ? value : Number(value);
-  return Number.isInteger(n) && n >= 0 && n < XENBUS_STATE_NAMES.length
-    ? `${XENBUS_STATE_NAMES[n]}(${n})`
-    : String(value);
+  const n = xenbusStateValue(value);
+  return n === undefined ? String(value) : `${XENBUS_STATE_NAMES[n]}(${n})`;
 }

@@ -18,19 +18,22 @@ describe('toChromeTrace: events to trace-event JSON', () => {
       ev(0, 1, 'io#3', 'blkfront', 'request-start', { ring: 'xvda', id: 5n, op: 'read', sector: 0n }),
       ev(0.5, 1, 'io#3', 'evtchn', 'evtchn-send', { port: 3, flow: 1 }),
       ev(1, 0, 'upcall#2', 'evtchn', 'evtchn-upcall', { port: 7, flow: 1 }),
-      ev(1, 0, 'blkback#4', 'blkback', 'ring-snapshot', {
+      ev(1, 0, 'blkback#4', 'blkback', 'ring', {
         ring: 'vbd-1-51712',
-        side: 'back',
-        size: 32,
-        reqProd: 1,
-        reqEvent: 2,
-        rspProd: 0,
-        rspEvent: 1,
-        reqCons: 1,
-        rspProdPvt: 0,
+        nr_ents: 32,
+        req_prod: 1,
+        req_event: 2,
+        rsp_prod: 0,
+        rsp_event: 1,
+        req_cons: 1,
+        rsp_prod_pvt: 0,
       }),
       ev(2, 1, 'irq#1', 'blkfront', 'request-end', { ring: 'xvda', id: 5n, status: 0 }),
-      ev(3, 1, 'xenwatch#2', 'xenbus', 'xenbus-state', { path: 'device/vbd/51712', from: 4, to: 5 }),
+      ev(3, 1, 'xenwatch#2', 'blkfront', 'xenbus-state', {
+        path: 'device/vbd/51712',
+        from: 'Connected',
+        to: 5,
+      }),
       ev(4, -1, '-', 'runtime', 'stall', {
         chain: [{ holder: 'dom0/tap-ctl#9', waitsFor: 'DETACH_RSP from tapdisk 201' }],
         cycle: false,
@@ -107,7 +110,7 @@ describe('toChromeTrace: events to trace-event JSON', () => {
         ts: 3000,
         pid: 1001,
         tid: 5,
-        cat: 'xenbus',
+        cat: 'blkfront',
         args: { path: 'device/vbd/51712', from: 'Connected(4)', to: 'Closing(5)' },
       },
       {
@@ -144,31 +147,30 @@ describe('toChromeTrace: events to trace-event JSON', () => {
 
   test('malformed known kinds and unmatched halves are written as instants carrying the problem', () => {
     const events = [
-      ev(0, 1, 'io#1', 'blkfront', 'request-start', { ring: 'xvda', op: 'read' }),
+      ev(0, 1, 'io#1', 'blkfront', 'request-start', { disk: 'xvda', op: 'read' }),
       ev(1, 1, 'io#1', 'blkfront', 'request-end', { ring: 'xvda', id: 9 }),
       ev(2, 1, 'io#1', 'blkfront', 'request-start', { ring: 'xvda', id: 1, op: 'write' }),
       ev(3, 1, 'io#1', 'blkfront', 'request-start', { ring: 'xvda', id: 1, op: 'write' }),
-      ev(4, 0, 'bb#2', 'blkback', 'ring-snapshot', {
+      ev(4, 0, 'bb#2', 'blkback', 'ring', {
         ring: 'r',
-        side: 'back',
-        size: 24,
-        reqProd: 0,
-        reqEvent: 1,
-        rspProd: 0,
-        rspEvent: 1,
+        nr_ents: 24,
+        req_prod: 0,
+        req_event: 1,
+        rsp_prod: 0,
+        rsp_event: 1,
       }),
-      ev(5, 0, 'bb#2', 'xenbus', 'xenbus-state', { path: 'backend/vbd/1/51712', from: 'x', to: 4 }),
+      ev(5, 0, 'bb#2', 'blkback', 'xenbus-state', { path: 'backend/vbd/1/51712', from: 'Sleepy', to: 4 }),
       ev(6, 0, 'bb#2', 'mystery', 'glow', { brightness: 3 }),
     ];
     const trace = toChromeTrace(events, { endTime: 10 });
     const body = trace.traceEvents.filter((e) => e.ph !== 'M');
     expect(body.map((e) => [e.ph, e.name, e.args?.problem])).toEqual([
       ['i', 'blkfront request-start', 'field id: missing (blkfront request-start)'],
-      ['i', 'blkfront request-end', 'no request-start for id 9'],
+      ['i', 'blkfront request-end', 'no start for id 9'],
       ['b', 'write xvda', undefined],
       ['i', 'blkfront request-start', 'id 1 is already in flight'],
-      ['i', 'blkback ring-snapshot', 'size must be a power of two, got 24 (blkback ring-snapshot)'],
-      ['i', 'xenbus xenbus-state', 'field from: expected integer, got "x" (xenbus xenbus-state)'],
+      ['i', 'blkback ring', 'nr_ents must be a power of two, got 24 (blkback ring)'],
+      ['i', 'blkback xenbus-state', 'field from: expected xenbus-state, got "Sleepy" (blkback xenbus-state)'],
       ['i', 'mystery glow', undefined],
       ['e', 'write xvda', undefined],
     ]);
@@ -204,6 +206,45 @@ describe('toChromeTrace: events to trace-event JSON', () => {
     expect(checkChromeTrace(trace)).toEqual([]);
   });
 
+  test("blkback's blk-req start/end make one async slice per request; ids are per ring", () => {
+    const body = toChromeTrace([
+      ev(0, 0, 'blkback.1#4', 'blkback', 'blk-req', {
+        phase: 'start',
+        ring: 'vbd-1-51712',
+        id: '7',
+        op: 'write',
+      }),
+      ev(0, 0, 'blkback.1#4', 'blkback', 'blk-req', {
+        phase: 'start',
+        ring: 'vbd-2-51712',
+        id: '7',
+        op: 'read',
+      }),
+      ev(1, 0, 'irq#6', 'blkback', 'blk-req', {
+        phase: 'end',
+        ring: 'vbd-2-51712',
+        id: '7',
+        op: 'read',
+        status: 0,
+      }),
+      ev(2, 0, 'irq#6', 'blkback', 'blk-req', {
+        phase: 'end',
+        ring: 'vbd-1-51712',
+        id: '7',
+        op: 'write',
+        status: -1,
+      }),
+      ev(3, 0, 'irq#6', 'blkback', 'blk-req', { phase: 'middle', ring: 'vbd-1-51712', id: '7' }),
+    ]).traceEvents.filter((e) => e.ph !== 'M');
+    expect(body.map((e) => [e.ph, e.name, e.id, e.ts, e.args?.problem])).toEqual([
+      ['b', 'write vbd-1-51712', 1, 0, undefined],
+      ['b', 'read vbd-2-51712', 2, 0, undefined],
+      ['e', 'read vbd-2-51712', 2, 1000, undefined],
+      ['e', 'write vbd-1-51712', 1, 2000, undefined],
+      ['i', 'blkback blk-req', undefined, 3000, 'phase must be "start" or "end" (blkback blk-req)'],
+    ]);
+  });
+
   test('grant counter: explicit totals win, otherwise counts are added per domain', () => {
     const events = [
       ev(0, 0, 'bb#1', 'blkback', 'grant-map', { ref: 8 }),
@@ -226,16 +267,15 @@ describe('toChromeTrace: events to trace-event JSON', () => {
 
   test('ring counter: front snapshots count unconsumed responses; indices wrap at 2^32', () => {
     const trace = toChromeTrace([
-      ev(0, 1, 'fe#1', 'blkfront', 'ring-snapshot', {
+      ev(0, 1, 'fe#1', 'blkfront', 'ring', {
         ring: 'xvda',
-        side: 'front',
-        size: 32,
-        reqProd: 2,
-        reqEvent: 1,
-        rspProd: 0xffffffff,
-        rspEvent: 0xfffffffe,
-        reqProdPvt: 2,
-        rspCons: 0xfffffffd,
+        nr_ents: 32,
+        req_prod: 2,
+        req_event: 1,
+        rsp_prod: 0xffffffff,
+        rsp_event: 0xfffffffe,
+        req_prod_pvt: 2,
+        rsp_cons: 0xfffffffd,
       }),
     ]);
     expect(trace.traceEvents.find((e) => e.ph === 'C')?.args).toEqual({ inflight: 3, responses: 2 });
@@ -474,16 +514,15 @@ function runOf(steps: Array<{ dt: number; act: Action }>): TraceEvent[] {
       }
       case 'snapshot':
         out.push(
-          ev(t, act.dom, name(act.task), 'blkback', 'ring-snapshot', {
+          ev(t, act.dom, name(act.task), 'blkback', 'ring', {
             ring: 'r',
-            side: 'back',
-            size: 32,
-            reqProd: act.prod,
-            reqEvent: act.cons + 1,
-            rspProd: act.cons,
-            rspEvent: act.cons + 1,
-            reqCons: act.cons,
-            rspProdPvt: act.cons,
+            nr_ents: 32,
+            req_prod: act.prod,
+            req_event: act.cons + 1,
+            rsp_prod: act.cons,
+            rsp_event: act.cons + 1,
+            req_cons: act.cons,
+            rsp_prod_pvt: act.cons,
           }),
         );
         break;
