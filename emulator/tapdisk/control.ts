@@ -1,7 +1,8 @@
 /**
  * tapdisk's control handlers (Xen's in-tree tools/blktap2/drivers/tapdisk-control.c): read one message
  * from an accepted connection (2 s select timeout), do the work, reply, close the connection.
- * ATTACH/OPEN/CLOSE/DETACH/PAUSE/RESUME/LIST/PID and FORCE_SHUTDOWN; anything else gets ERROR/EINVAL.
+ * ATTACH/OPEN/CLOSE/DETACH/PAUSE/RESUME/LIST/PID (and FORCE_SHUTDOWN in the xapi variant only);
+ * anything else gets ERROR/EINVAL. Replies carry the positive errno in u.response.error.
  * DETACH follows the variant: xen-4.1 closes and unmaps the ring directly; xapi (fa28881) first retries
  * REMOVE_DEVICE while EBUSY, servicing I/O, and gives up if the tap-ctl client goes away.
  * Simplification: replies never block (socket buffers are unbounded), so the 2 s write timeout is moot.
@@ -109,6 +110,10 @@ async function dispatch(s: TapdiskServer, conn: number, req: TapdiskMessage): Pr
     case TapdiskMessageType.CLOSE:
       return reply(s, conn, responseMessage('CLOSE_RSP', minor, await close(s, minor, false)));
     case TapdiskMessageType.FORCE_SHUTDOWN:
+      // Xen 4.1's tapdisk has no case for it: "received unsupported message", ERROR/EINVAL.
+      if (s.options.variant === 'xen-4.1') {
+        return reply(s, conn, responseMessage('ERROR', 0, ERRNO.EINVAL, 'unsupported message'));
+      }
       return reply(s, conn, responseMessage('CLOSE_RSP', minor, await close(s, minor, true)));
     case TapdiskMessageType.DETACH:
       return detach(s, conn, minor);
@@ -215,7 +220,8 @@ async function detach(s: TapdiskServer, conn: number, minor: number): Promise<vo
   const vbd = s.vbd(minor);
   const respond = (err: number) => reply(s, conn, responseMessage('DETACH_RSP', minor, err));
   if (vbd === undefined) return respond(ERRNO.EINVAL);
-  if (vbd.name !== undefined) return respond(ERRNO.EBUSY);
+  // xapi refuses to detach an open image; Xen 4.1 detaches anyway and the VBD lingers (minor -1).
+  if (s.options.variant === 'xapi' && vbd.name !== undefined) return respond(ERRNO.EBUSY);
   if (s.options.variant === 'xapi' && !(await removeDevice(s, conn, vbd))) return;
   if (s.options.replyBeforeTeardown) await respond(0);
   await vbd.detach();

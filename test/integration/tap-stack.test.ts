@@ -274,3 +274,55 @@ describe('the 2012 teardown deadlock: tap-ctl destroy while blkback holds tapdev
     expect(frees(r)).toEqual(['free-failed 0 errno 16']);
   });
 });
+
+describe('tapdisk replies as the C callers of libblktapctl see them (sign conventions)', () => {
+  // tapdisk stores a positive errno in u.response.error; attach/close/pause/unpause/detach return it
+  // as is, open negates an ERROR reply's, and an unexpected reply type is EINVAL. Exit = |ret| & 0xff.
+  test.each([
+    { tapdisk: 'xen-4.1', argv: ['attach', '-p', '101', '-m', '0'], code: 17, why: 'ATTACH_RSP EEXIST' },
+    {
+      tapdisk: 'xen-4.1',
+      argv: ['open', '-p', '101', '-m', '0', '-a', 'aio:/x'],
+      code: 114,
+      why: 'ERROR EALREADY, -114',
+    },
+    { tapdisk: 'xen-4.1', argv: ['pause', '-p', '101', '-m', '5'], code: 22, why: 'PAUSE_RSP EINVAL' },
+    {
+      tapdisk: 'xen-4.1',
+      argv: ['unpause', '-p', '101', '-m', '0'],
+      code: 22,
+      why: 'RESUME_RSP EINVAL: not paused',
+    },
+    { tapdisk: 'xen-4.1', argv: ['close', '-p', '101', '-m', '7'], code: 22, why: 'CLOSE_RSP EINVAL' },
+    {
+      tapdisk: 'xen-4.1',
+      argv: ['close', '-f', '-p', '101', '-m', '0'],
+      code: 22,
+      why: 'no FORCE_SHUTDOWN case: ERROR, unexpected',
+    },
+    { tapdisk: 'xapi', argv: ['close', '-f', '-p', '101', '-m', '0'], code: 0, why: 'FORCE_SHUTDOWN closes' },
+    {
+      tapdisk: 'xen-4.1',
+      argv: ['detach', '-p', '101', '-m', '0'],
+      code: 0,
+      why: 'detaches an open image anyway',
+    },
+    {
+      tapdisk: 'xapi',
+      argv: ['detach', '-p', '101', '-m', '0'],
+      code: 16,
+      why: 'DETACH_RSP EBUSY while open',
+    },
+  ] as const)('$tapdisk tapdisk, tap-ctl $argv: $code ($why)', async ({ tapdisk, argv, code }) => {
+    const path = makeImage(1 << 20);
+    const r = await onHost(
+      async (h) => {
+        await h.tapCtl(['create', '-a', `aio:${path}`]);
+        return h.tapCtl(argv);
+      },
+      { tapdisk: { variant: tapdisk } },
+    );
+    expect(r.outcome).toBe('completed');
+    expect(r.value).toMatchObject({ code, out: [] });
+  });
+});
