@@ -4,13 +4,24 @@
  */
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { benchCommand } from './commands/bench.js';
+import { runCommandModule } from './commands/run.js';
 import { xenstoredCommand } from './commands/xenstored.js';
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  // dist/emulator/cli/main.js when built, emulator/cli/main.ts from source (tests, tsx).
+  for (const rel of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (pkg.name === 'xenpv') return pkg.version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -20,6 +31,8 @@ export async function main(argv: string[]): Promise<number> {
     .usage('$0 <command> [options]\n\nAn emulator of the Xen paravirtual block path.')
     .version(packageVersion())
     .strict()
+    .command(runCommandModule)
+    .command(benchCommand)
     .command(xenstoredCommand)
     .demandCommand(1, 'Name a command; see the list above.')
     .recommendCommands()
@@ -32,5 +45,6 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = 2;
     });
   await parser.parseAsync();
-  return exitCode;
+  // Commands report their verdict through process.exitCode (run: 1 when expectations fail).
+  return exitCode !== 0 ? exitCode : Number(process.exitCode ?? 0);
 }

@@ -1,0 +1,203 @@
+/**
+ * `xenpv run FILE [--engine sim|threads] [--seed N] [--time-scale X] [--replay CHOICES] [--quiet|--verbose]`:
+ * run a scenario and print the timeline of what every component did, the stalls, then the verdict with
+ * each expectation and what was left behind. Exit 0 when the expectations hold, 1 when they do not,
+ * 2 when the input is invalid (the loader's file:line:column errors are printed).
+ */
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { ScenarioError } from '../../scenario/errors.js';
+import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
+import { loadRunnableScenario } from '../../scenario/run-demo.js';
+import { formatDuration } from '../../scenario/units.js';
+import { makeChalk, renderStall, renderTimeline, type Verbosity } from '../../trace/timeline.js';
+
+interface RunArgs {
+  file: string;
+  engine: 'sim' | 'threads';
+  seed?: number;
+  timeScale: number;
+  replay?: string;
+  quiet: boolean;
+  verbose: boolean;
+}
+
+/** Output and exit code, so tests can run the command without a process. */
+export interface RunCommandIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  colorLevel: 0 | 1 | 2 | 3;
+}
+
+/** chalk's level for this stdout: 0 when it is not a TTY or NO_COLOR is set. */
+export function terminalColorLevel(stream: NodeJS.WriteStream = process.stdout): 0 | 1 | 2 | 3 {
+  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return 0;
+  if (!stream.isTTY) return 0;
+  const depth = stream.getColorDepth?.() ?? 1;
+  return depth >= 24 ? 3 : depth >= 8 ? 2 : 1;
+}
+
+export function parseReplay(text: string): number[] {
+  const parts = text.split(/[\s,]+/).filter((p) => p !== '');
+  return parts.map((p, i) => {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new Error(
+        `--replay: item ${i + 1} is ${JSON.stringify(p)}; give non-negative integers separated by commas`,
+      );
+    }
+    return n;
+  });
+}
+
+export async function runCommand(
+  args: Omit<RunArgs, 'quiet' | 'verbose'> & { verbosity: Verbosity },
+  io: RunCommandIo,
+): Promise<number> {
+  let replay: number[] | undefined;
+  try {
+    if (args.replay !== undefined) replay = parseReplay(args.replay);
+    if (args.engine !== 'sim' && replay !== undefined)
+      throw new Error('--replay works with --engine sim only');
+    if (!(Number.isFinite(args.timeScale) && args.timeScale > 0)) {
+      throw new Error(`--time-scale must be a positive number, got ${args.timeScale}`);
+    }
+    if (args.seed !== undefined && !Number.isSafeInteger(args.seed))
+      throw new Error(`--seed must be an integer, got ${args.seed}`);
+  } catch (e) {
+    io.err(`xenpv run: ${(e as Error).message}`);
+    return 2;
+  }
+  let loaded: ReturnType<typeof loadRunnableScenario>;
+  try {
+    loaded = loadRunnableScenario(args.file);
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      for (const line of e.format().split('\n')) io.err(line);
+      return 2;
+    }
+    throw e;
+  }
+  let r: RunScenarioResult;
+  try {
+    r = await runScenario(loaded.scenario, {
+      engine: args.engine,
+      ...(args.seed !== undefined ? { seed: args.seed } : {}),
+      timeScale: args.timeScale,
+      ...(replay !== undefined ? { replay } : {}),
+      ...(loaded.demo !== undefined ? { demo: loaded.demo } : {}),
+    });
+  } catch (e) {
+    io.err(`xenpv run: ${args.file}: ${(e as Error).message}`);
+    return 2;
+  }
+  for (const line of report(r, args.verbosity, io.colorLevel)) io.out(line);
+  return r.verdict === 'pass' ? 0 : 1;
+}
+
+/** The printed report: header, timeline, stalls, steps, verdict with each expectation. */
+export function report(r: RunScenarioResult, verbosity: Verbosity, colorLevel: 0 | 1 | 2 | 3): string[] {
+  const c = makeChalk(colorLevel);
+  const lines: string[] = [];
+  const s = r.scenario;
+  const how = r.engine === 'sim' ? `engine sim, seed ${r.seed}` : 'engine threads';
+  lines.push(c.bold(`${s.name}: ${s.description}`) + c.dim(`  (${how})`));
+  const names = new Map(Object.entries(r.domainNames).map(([k, v]) => [Number(k), v]));
+  // TraceSink writes a log line's text as fields.msg; the timeline printer reads fields.message.
+  const events = r.trace.map((e) =>
+    e.kind === 'log' && e.fields?.message === undefined ? { ...e, fields: { message: e.fields?.msg } } : e,
+  );
+  const timeline = renderTimeline(events, { colorLevel, verbosity, domainNames: names });
+  if (timeline.length > 0) {
+    lines.push('', c.bold('timeline'));
+    lines.push(...timeline);
+  }
+  if (r.stalls.length > 0) {
+    lines.push('', c.bold('stalls'));
+    for (const st of r.stalls) lines.push(...renderStall(st, { colorLevel }));
+  }
+  if (verbosity !== 'quiet') {
+    lines.push('', c.bold('steps'));
+    for (const st of r.steps) {
+      const mark = st.status === 'ok' ? c.green('✓') : st.status === 'tolerated' ? c.yellow('~') : c.red('✗');
+      const when = `${formatDuration(st.start)} -> ${formatDuration(st.end)}`;
+      lines.push(
+        `  ${mark} ${st.label ?? st.path}  ${st.description}  ${c.dim(when)}${st.error ? `  ${c.red(st.error)}` : ''}`,
+      );
+      for (const o of st.stdout ?? []) lines.push(c.dim(`      ${o}`));
+    }
+  }
+  lines.push('', c.bold('expectations'));
+  if (r.checks.length === 0) lines.push(c.dim('  (none stated)'));
+  for (const ch of r.checks)
+    lines.push(`  ${ch.ok ? c.green('✓') : c.red('✗')} ${ch.name}  ${c.dim(ch.detail)}`);
+  if (r.outcome === 'error') lines.push(c.red(`  ✗ run error: ${r.error}`));
+  const left = Object.entries(r.end.guestStates).filter(([, st]) => st !== undefined && st !== 'dead');
+  if (left.length > 0)
+    lines.push(c.dim(`  left behind: ${left.map(([n, st]) => `${n} (${st})`).join(', ')}`));
+  if (r.tapCtlList !== undefined && r.tapCtlList.length > 0)
+    lines.push(c.dim(`  tap-ctl list: ${r.tapCtlList.join(' | ')}`));
+  lines.push('');
+  lines.push(
+    r.verdict === 'pass'
+      ? c.green.bold(`PASS  ${s.name} (${formatDuration(r.endTime)} virtual)`)
+      : c.red.bold(`FAIL  ${s.name}: ${r.failures.length} problem(s)`),
+  );
+  if (r.verdict === 'fail') for (const f of r.failures) lines.push(c.red(`  - ${f}`));
+  return lines;
+}
+
+export const runCommandModule: CommandModule<object, RunArgs> = {
+  command: 'run <file>',
+  describe: 'Run a scenario file and print what every component did, the stalls, and the verdict',
+  builder: (y: Argv) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'Scenario YAML file' })
+      .option('engine', {
+        choices: ['sim', 'threads'] as const,
+        default: 'sim' as const,
+        describe: 'sim: one thread, virtual time, seeded; threads: a worker per domain, real scaled time',
+      })
+      .option('seed', {
+        type: 'number',
+        describe: 'sim: scheduler seed (default: the scenario seed, else 1)',
+      })
+      .option('time-scale', {
+        type: 'number',
+        default: 0.01,
+        describe: 'threads: virtual ms per real ms is 1/X (0.01: 5 s takes 50 ms)',
+      })
+      .option('replay', { type: 'string', describe: 'sim: scheduling choices to replay, e.g. 0,1,0,2' })
+      .option('quiet', { type: 'boolean', default: false, describe: 'Only the verdict' })
+      .option('verbose', {
+        type: 'boolean',
+        default: false,
+        describe: 'Every event, per request and notification',
+      })
+      .example('$0 run scenarios/hello-grant.yaml', 'two domains share a page through a grant')
+      .example('$0 run scenarios/hello-grant.yaml --engine threads', 'the same on worker threads')
+      .example(
+        '$0 run FILE --seed 7 --verbose',
+        'another schedule, every event shown',
+      ) as unknown as Argv<RunArgs>,
+  handler: async (argv: ArgumentsCamelCase<RunArgs>) => {
+    if (argv.quiet && argv.verbose) {
+      console.error('xenpv run: --quiet and --verbose exclude each other; pick one');
+      process.exitCode = 2;
+      return;
+    }
+    const verbosity: Verbosity = argv.quiet ? 'quiet' : argv.verbose ? 'verbose' : 'normal';
+    process.exitCode = await runCommand(
+      {
+        file: argv.file,
+        engine: argv.engine,
+        seed: argv.seed,
+        timeScale: argv.timeScale,
+        replay: argv.replay,
+        verbosity,
+      },
+      { out: (l) => console.log(l), err: (l) => console.error(l), colorLevel: terminalColorLevel() },
+    );
+  },
+};
+
+export default runCommandModule;
