@@ -1,5 +1,7 @@
 /**
- * Test peers for tap-ctl on the kernel model, until the real blktap2 driver and tapdisk2 land:
+ * Test peers for tap-ctl on the kernel model. The real blktap2 driver and tapdisk2 now serve every
+ * tap-ctl test (tap-ctl-harness.ts installs them by default); these peers remain only for failures the
+ * real pieces cannot produce (today: an ATTACH that fails on a fresh minor). They are:
  * - a minimal blktap control device (misc "blktap-control": ALLOC_TAP takes the lowest free slot and
  *   creates /sys/class/blktap2/blktapN; FREE_TAP refuses with EBUSY while the ring is open) and ring
  *   character devices with a single opener;
