@@ -27,6 +27,14 @@ export interface GuestKernelOptions {
   /** The xenstore ring page shared with xenstored, and how to signal it. */
   xenstore: { page: Uint8Array; notify: () => void; server?: Holder };
   blkfront?: BlkfrontOptions;
+  /** Reuse the kernel's own grant table / event layer when the caller already built them. */
+  gnttab?: GrantTable;
+  events?: GuestEvents;
+  /**
+   * Register the domain's (single) upcall handler here (default). Pass false when the caller owns it;
+   * it must then call `upcall()` from its handler.
+   */
+  registerUpcall?: boolean;
 }
 
 export class GuestKernel {
@@ -47,8 +55,8 @@ export class GuestKernel {
   constructor(o: GuestKernelOptions) {
     this.env = o.env;
     this.hc = o.hc;
-    this.gnttab = new GrantTable(o.hc, { env: o.env });
-    this.events = new GuestEvents(o.hc);
+    this.gnttab = o.gnttab ?? new GrantTable(o.hc, { env: o.env });
+    this.events = o.events ?? new GuestEvents(o.hc);
     this.memory = new GuestMemory(o.hc);
     this.blocks = new BlockLayer(o.env, new KernelWaits(o.env));
     this.xsRing = new XsRingClientTransport(o.env, {
@@ -57,10 +65,7 @@ export class GuestKernel {
       ...(o.xenstore.server ? { server: o.xenstore.server } : {}),
     });
     // One upcall handler per domain: the xenstore ring and every bound event channel.
-    o.env.onUpcall(() => {
-      this.xsRing.onEvent();
-      this.events.handleUpcall();
-    });
+    if (o.registerUpcall ?? true) o.env.onUpcall(() => this.upcall());
     this.xenwatch = new Xenwatch(o.env);
     this.xenwatch.start();
     this.xs = new XenbusClient(o.env, this.xsRing, { xenwatch: this.xenwatch });
@@ -78,6 +83,12 @@ export class GuestKernel {
     );
     this.disks = new GuestBlockLayer(o.env, this.blocks);
     this.workload = new Workload(o.env, this.memory, this.blocks);
+  }
+
+  /** The upcall: the xenstore ring and every bound event channel. */
+  upcall(): void {
+    this.xsRing.onEvent();
+    this.events.handleUpcall();
   }
 
   /** Enumerate devices and bind blkfront (call from a task once xenstored serves the ring). */
