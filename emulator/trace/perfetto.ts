@@ -178,7 +178,7 @@ export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTrac
     const outAt = new Map<string, number>();
     const inAt = new Map<string, number>();
     sorted.forEach(({ e }, k) => {
-      const spec = kindSpec(e.kind);
+      const spec = kindSpec(e.kind, e.comp);
       if (problems[k] !== undefined || spec?.flow === undefined) return;
       if (spec.perfetto === 'flow-out') {
         const key = `${spec.flow}:${e.fields!.flow}`;
@@ -231,7 +231,7 @@ export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTrac
     const ts = toMicros(e.t);
     lastTs = Math.max(lastTs, ts);
     const fl = e.fields ?? {};
-    const spec = kindSpec(e.kind);
+    const spec = kindSpec(e.kind, e.comp);
     const problem = problems[k];
     const instant = (name: string, args: Record<string, unknown>): void => {
       const scope = e.task === '-' ? 'p' : 't';

@@ -53,6 +53,8 @@ export interface KindSpec {
   readonly kind: string;
   /** Components expected to emit it (documentation; others may). */
   readonly emitters: readonly string[];
+  /** When set, the entry describes the kind only as these components emit it (generic names: send, op). */
+  readonly onlyComps?: readonly string[];
   readonly doc: string;
   readonly fields: readonly FieldSpec[];
   readonly perfetto: PerfettoRole;
@@ -314,6 +316,7 @@ export const TRACE_KINDS: readonly KindSpec[] = [
   {
     kind: 'send',
     emitters: ['tap-ctl'],
+    onlyComps: ['tap-ctl'],
     doc: 'tap-ctl writes a control message to a tapdisk',
     fields: [f('to', 'integer', 'tapdisk pid'), f('type', 'string', 'message type (ATTACH, DETACH ...)')],
     perfetto: 'instant',
@@ -321,6 +324,7 @@ export const TRACE_KINDS: readonly KindSpec[] = [
   {
     kind: 'receive',
     emitters: ['tap-ctl'],
+    onlyComps: ['tap-ctl'],
     doc: 'tap-ctl read a reply from a tapdisk',
     fields: [
       f('from', 'integer', 'tapdisk pid'),
@@ -332,6 +336,7 @@ export const TRACE_KINDS: readonly KindSpec[] = [
   {
     kind: 'timeout',
     emitters: ['tap-ctl'],
+    onlyComps: ['tap-ctl'],
     doc: "tap-ctl's select() gave up waiting for a reply",
     fields: [
       f('from', 'integer', 'tapdisk pid'),
@@ -343,17 +348,19 @@ export const TRACE_KINDS: readonly KindSpec[] = [
   {
     kind: 'op',
     emitters: ['libxl'],
+    onlyComps: ['libxl'],
     doc: 'a libxl control-path step; the first word says what (xs_*, tap_ctl_*, tap-ctl, wait, hotplug)',
     fields: [f('op', 'string', 'the step, e.g. "tap_ctl_destroy 201 0"')],
     perfetto: 'instant',
   },
 ];
 
-const BY_KIND = new Map(TRACE_KINDS.map((k) => [k.kind, k]));
+const BY_KIND = new Map<string, KindSpec[]>();
+for (const k of TRACE_KINDS) BY_KIND.set(k.kind, [...(BY_KIND.get(k.kind) ?? []), k]);
 
-/** The catalogue entry for a kind, or undefined for kinds written as plain instants. */
-export function kindSpec(kind: string): KindSpec | undefined {
-  return BY_KIND.get(kind);
+/** The catalogue entry for a kind as `comp` emits it, or undefined for kinds written as plain instants. */
+export function kindSpec(kind: string, comp: string): KindSpec | undefined {
+  return BY_KIND.get(kind)?.find((k) => k.onlyComps === undefined || k.onlyComps.includes(comp));
 }
 
 function fitsType(v: unknown, type: FieldType): boolean {
@@ -397,7 +404,7 @@ function describeValue(v: unknown): string {
  * when it fits or its kind is not catalogued.
  */
 export function checkEvent(e: TraceEvent): string | undefined {
-  const spec = BY_KIND.get(e.kind);
+  const spec = kindSpec(e.kind, e.comp);
   if (spec === undefined) return undefined;
   const fields = e.fields ?? {};
   for (const field of spec.fields) {
