@@ -248,6 +248,24 @@ async function issue(info: BlkfrontInfo, ring: BlkfrontRingInfo, item: ShadowChu
     nseg: e.nrSegments,
   });
   if (front.pushRequestsAndCheckNotify()) k.events.notify(ring.port);
+  emitRing(info, ring);
+}
+
+/** The ring's indices with Xen's names, for occupancy counters and xen-ringwatch lines. */
+function emitRing(info: BlkfrontInfo, ring: BlkfrontRingInfo): void {
+  const f = ring.front;
+  const s = f.sring;
+  info.env.trace.emit('blkfront', 'ring', {
+    ring: info.diskName,
+    req_prod: s.reqProd,
+    req_event: s.reqEvent,
+    rsp_prod: s.rspProd,
+    rsp_event: s.rspEvent,
+    nr_ents: f.size,
+    req_prod_pvt: f.reqProdPvt,
+    rsp_cons: f.rspCons,
+    inflight: ring.shadow.used,
+  });
 }
 
 /** Grant the data pages: persistent grants (copy), or a busdma load of the bio's memory or a bounce. */
@@ -458,6 +476,7 @@ export function blkifInterrupt(info: BlkfrontInfo): void {
     }
     break;
   }
+  emitRing(info, ring);
   ring.wake.wakeAll();
 }
 

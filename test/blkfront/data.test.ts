@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { checkEvent } from '../../emulator/trace/vocabulary.js';
 import { connect, GUEST, type HostOptions, hostValue } from './fixtures/host.js';
 
 const variants: Array<{ name: string; opts: HostOptions; indirect: boolean; persistent: boolean }> = [
@@ -166,5 +167,26 @@ describe('blkfront data path', () => {
     expect(img.subarray(0, 4096).every((b) => b === 0)).toBe(true);
     expect(img.subarray(4096).every((b) => b === 0xff)).toBe(true);
     expect((result.dmesg[GUEST] ?? []).some((l) => l.includes('blkfront: xvda: flush op failed'))).toBe(true);
+  });
+
+  it('every blkfront trace event fits the trace vocabulary (request-start/end, ring, xenbus-state)', async () => {
+    const { result } = await hostValue(async (ctl) => {
+      await connect(ctl);
+      const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+      await ctl.call(GUEST, 'job', h, {
+        rw: 'randwrite',
+        bs: 65536,
+        iodepth: 4,
+        count: 8,
+        pattern: 'seq',
+        verify: true,
+      });
+    });
+    const mine = result.trace.filter((e) => e.comp === 'blkfront');
+    const kinds = new Set(mine.map((e) => e.kind));
+    for (const k of ['request-start', 'request-end', 'ring', 'xenbus-state']) expect(kinds.has(k)).toBe(true);
+    expect(mine.map(checkEvent).filter((p) => p !== undefined)).toEqual([]);
+    const ring = mine.filter((e) => e.kind === 'ring').at(-1)!;
+    expect(ring.fields).toMatchObject({ ring: 'xvda', nr_ents: 32, inflight: 0 });
   });
 });
