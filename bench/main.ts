@@ -2,6 +2,9 @@
  * `npm run bench`: every figure measured in one run, each with its ratio to the transport limit (a).
  * Not part of the tests: speed is measured here, never asserted.
  */
+
+import { evtchnCases } from './evtchn.js';
+import { grantMapCases } from './grant-map.js';
 import { type BenchCase, type Figure, formatTable, runCases } from './harness.js';
 import { measureTransportLimit } from './transport-limit.js';
 import { xenstoreCases } from './xenstore.js';
@@ -11,6 +14,8 @@ export const TRANSPORT_LIMIT = 'transport limit: 32-slot ring + 4 KiB copy';
 export function benchCases(): BenchCase[] {
   return [
     { name: TRANSPORT_LIMIT, unit: 'ops/s', run: () => measureTransportLimit() },
+    ...evtchnCases(TRANSPORT_LIMIT),
+    ...grantMapCases(TRANSPORT_LIMIT),
     ...xenstoreCases(TRANSPORT_LIMIT),
   ];
 }

@@ -139,7 +139,7 @@ export function report(r: RunScenarioResult, verbosity: Verbosity, colorLevel: 0
   lines.push('');
   lines.push(
     r.verdict === 'pass'
-      ? c.green.bold(`PASS  ${s.name} (${formatDuration(r.endTime)} virtual)`)
+      ? c.green.bold(`PASS  ${s.name} (${formatDuration(Math.round(r.endTime))} virtual)`)
       : c.red.bold(`FAIL  ${s.name}: ${r.failures.length} problem(s)`),
   );
   if (r.verdict === 'fail') for (const f of r.failures) lines.push(c.red(`  - ${f}`));
