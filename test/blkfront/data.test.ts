@@ -189,4 +189,28 @@ describe('blkfront data path', () => {
     const ring = mine.filter((e) => e.kind === 'ring').at(-1)!;
     expect(ring.fields).toMatchObject({ ring: 'xvda', nr_ents: 32, inflight: 0 });
   });
+
+  it('grant shortage: requests wait in busdma (deferred) and complete once refs come back', async () => {
+    const { value, result } = await hostValue(
+      async (ctl) => {
+        await connect(ctl);
+        const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+        // 32 × 64 KiB in flight needs 32 × (16 data + 1 indirect) refs > the 504 of one grant frame.
+        return ctl.call(GUEST, 'job', h, {
+          rw: 'randwrite',
+          bs: 65536,
+          iodepth: 32,
+          count: 96,
+          pattern: 'random:4',
+          verify: true,
+        });
+      },
+      { guestMaxGrantFrames: 1, blkfront: { featurePersistent: false }, backend: { latencyMs: 2 } },
+    );
+    expect(value).toMatchObject({ ios: 96, errors: 0, verifyErrors: 0 });
+    const deferred = result.trace.filter(
+      (e) => e.comp === 'busdma' && e.kind === 'map-state' && e.fields?.to === 'deferred',
+    );
+    expect(deferred.length).toBeGreaterThan(0);
+  });
 });
