@@ -70,6 +70,9 @@ const DATA_PATH_KINDS = new Set([
   'ring-message',
   'blk-req',
   'blk-req-latency',
+  // tapdisk's side of a control message: tap-ctl's send/receive arrows already show it
+  'message',
+  'reply',
 ]);
 
 function short(value: unknown, max = 48): string {
@@ -102,7 +105,7 @@ class Diagram {
   }
 
   frontend(dom: number): string {
-    const id = `fe${dom}`;
+    const id = dom < 0 ? `feHost${-dom}` : `fe${dom}`;
     if (!this.participants.has(id)) {
       this.participants.set(id, { id, label: `${this.domName(dom)} blkfront`, order: [dom, 0], box: dom });
     }
@@ -134,12 +137,16 @@ class Diagram {
     return id;
   }
 
-  /** The participant that owns a xenbus node path seen from domain `dom`. */
+  /**
+   * The participant that owns a xenbus node path seen from domain `dom` (dom0 and the host controller,
+   * which runs dom0's user space in some harnesses, are one side).
+   */
   ownerOfPath(path: unknown, dom: number): string {
     const p = String(path);
     if (p.startsWith('backend/') || /^\/local\/domain\/\d+\/backend\//.test(p)) return this.dom0('bb');
-    if (dom !== 0 || p.startsWith('device/')) return this.frontend(dom === 0 ? frontendDomOf(p) : dom);
-    return this.dom0('bb');
+    if (dom > 0) return this.frontend(dom);
+    const fe = frontendDomOf(p);
+    return fe > 0 ? this.frontend(fe) : this.dom0('bb');
   }
 
   /** The participant for an event's emitter, or undefined when it is not on the control path. */
@@ -151,7 +158,7 @@ class Diagram {
       case 'xenwatch':
         return this.dom0('bb');
       case 'xenbus':
-        return e.dom === 0 ? this.dom0('bb') : this.frontend(e.dom);
+        return e.dom > 0 ? this.frontend(e.dom) : this.dom0('bb');
       case 'xenstored':
       case 'xenstore':
         return this.dom0('xs');
@@ -235,7 +242,7 @@ function addEvent(d: Diagram, e: TraceEvent, stallOpen: { open: boolean }): void
       return;
     }
     case 'watch-callback': {
-      const who = e.dom === 0 ? d.dom0('bb') : d.frontend(e.dom);
+      const who = e.dom > 0 ? d.frontend(e.dom) : d.dom0('bb');
       d.msg(d.dom0('xs'), who, `watch fires: ${String(fl.path)}`, '-)');
       return;
     }
@@ -248,6 +255,17 @@ function addEvent(d: Diagram, e: TraceEvent, stallOpen: { open: boolean }): void
       d.msg(who, d.dom0('xs'), `${type} ${fl.path === undefined ? '' : String(fl.path)}${value}`.trim());
       return;
     }
+  }
+  if (e.comp === 'xenbus' && e.kind === 'otherend-changed') {
+    // xenbus's otherend watch fired and the driver's otherend_changed runs (in xenwatch)
+    const who = d.ownerOfPath(fl.node, e.dom);
+    d.msg(
+      d.dom0('xs'),
+      who,
+      `watch fires: ${String(fl.otherend)}/state = ${xenbusStateLabel(fl.state)}`,
+      '-)',
+    );
+    return;
   }
   if (e.comp === 'tap-ctl') {
     const tc = d.dom0('tapctl');
