@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { benchCommand } from './commands/bench.js';
 import { runCommandModule } from './commands/run.js';
+import { traceCommandModule } from './commands/trace.js';
 import { xenstoredCommand } from './commands/xenstored.js';
 
 function packageVersion(): string {
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     .strict()
     .command(runCommandModule)
     .command(benchCommand)
+    .command(traceCommandModule)
     .command(xenstoredCommand)
     .demandCommand(1, 'Name a command; see the list above.')
     .recommendCommands()
