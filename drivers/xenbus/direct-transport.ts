@@ -9,6 +9,11 @@ import { XsFrameParser, type XsMessage } from './xs-wire.js';
 
 /** What the daemon core offers (structural, so drivers do not import emulator/xenstored). */
 export interface XsDaemonConnector {
+  /**
+   * The client went away (its socket closed): xenstored frees the connection with its watches and
+   * transactions (core.c destroy_conn). `onClose` of that connection is not expected to matter then.
+   */
+  disconnect(conn: XsDaemonConnection, reason?: string): void;
   connect(options: {
     domid: number;
     privileged: boolean;
@@ -38,6 +43,7 @@ export class DirectTransport implements XsTransport {
   private sink: ((msg: XsMessage) => void) | undefined;
   private onFailure: ((err: Error) => void) | undefined;
   private failed: Error | undefined;
+  private closedFlag = false;
   /** Messages the daemon sent before attach() (none in practice; kept so nothing is lost). */
   private early: XsMessage[] = [];
 
@@ -52,6 +58,10 @@ export class DirectTransport implements XsTransport {
     if (this.sink) throw new Error(`${this.label}: attach() called twice`);
     this.sink = sink;
     this.onFailure = onFailure;
+    if (this.failed) {
+      onFailure(this.failed);
+      return;
+    }
     this.conn = this.daemon.connect({
       domid: this.options.domid,
       privileged: this.options.privileged,
@@ -71,6 +81,25 @@ export class DirectTransport implements XsTransport {
     if (this.failed) throw this.failed;
     if (!this.conn) throw new Error(`${this.label}: send() before attach()`);
     this.conn.receive(message);
+  }
+
+  /**
+   * close() of the socket: xenstored drops the connection, its watches and its transactions. Requests
+   * still waiting for a reply fail (the client sees the transport broken). Idempotent; closing before
+   * attach() only prevents the connection.
+   */
+  close(reason = 'client closed the socket'): void {
+    if (this.closedFlag) return;
+    this.closedFlag = true;
+    this.fail(new Error(`${this.label}: closed (${reason})`));
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) this.daemon.disconnect(conn, reason);
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.closedFlag;
   }
 
   servers(): readonly Holder[] {

@@ -69,6 +69,16 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
     };
     kernel.env.trace.emit('hotplug', 'run', { pid: proc.pid, command, path: xbPath });
     try {
+      return await runCommand();
+    } catch (e) {
+      if (e instanceof ScriptExit) return e.code;
+      throw e;
+    } finally {
+      // Each xenstore-* call of the shell script is a process that closes its socket at exit.
+      await xs.close();
+    }
+
+    async function runCommand(): Promise<number> {
       const type = await readDefault('type', 'MISSING');
       if (command === 'remove') {
         // `phy` has nothing to release; loop files would be detached here.
@@ -106,9 +116,6 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
         releaseLock(kernel, proc, 'block');
       }
       return 0;
-    } catch (e) {
-      if (e instanceof ScriptExit) return e.code;
-      throw e;
     }
   };
 }

@@ -3,15 +3,18 @@
  * connection to xenstored per process, requests as xs_read/xs_write/..., and watch events queued on the
  * handle for the process to collect with `readWatch` (xs_read_watch after select() on xs_fileno).
  *
- * The connection is the DirectTransport (standing in for /var/run/xenstored/socket). Waiting for a
- * watch event is an interruptible sleep of the process (a killed xl stops waiting), declared with what
- * it waits for and a timeout when the caller has one.
+ * The connection is the DirectTransport (standing in for /var/run/xenstored/socket) behind a
+ * descriptor of the process: `close()` (xs_close) closes it, and so does the process's exit (exit_files),
+ * however the process ends, so xenstored drops the connection with its watches and transactions as it
+ * does when a socket closes. Waiting for a watch event is an interruptible sleep of the process (a
+ * killed xl stops waiting), declared with what it waits for and a timeout when the caller has one.
  */
 
 import { XenbusClient, type XsTransaction } from '../../../drivers/xenbus/client.js';
 import { DirectTransport, type XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
 import { isXenstoreError, XenstoreError } from '../../../drivers/xenbus/errors.js';
 import { type XenbusWatch, Xenwatch } from '../../../drivers/xenbus/xenwatch.js';
+import { File } from '../../kernel/file.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import type { Process } from '../../kernel/process.js';
 import type { Holder, Millis, WaitQueue } from '../../runtime/engine.js';
@@ -23,6 +26,9 @@ export interface XsWatchEvent {
   path: string;
   token: string;
 }
+
+/** The path xs_open connects to (xs_daemon_socket()). */
+export const XENSTORED_SOCKET_PATH = '/var/run/xenstored/socket';
 
 /** A permission entry as xs_set_permissions takes it: "n0", "r5"... (owner first). */
 export type XsPermString = string;
@@ -50,6 +56,10 @@ class EventQueue extends Xenwatch {
 
 export class XsHandle {
   private readonly client: XenbusClient;
+  private readonly transport: DirectTransport;
+  /** The socket's descriptor in the process; its last reference going closes the connection. */
+  private readonly file: File;
+  readonly fd: number;
   private readonly queue: EventQueue;
   private readonly arrived: WaitQueue;
   /** token → registered watch */
@@ -70,7 +80,44 @@ export class XsHandle {
       label: `xenstored socket (${proc.label})`,
       ...(options.server ? { server: options.server } : {}),
     });
+    this.transport = transport;
     this.client = new XenbusClient(env, transport, { xenwatch: this.queue, component: proc.name });
+    this.file = new File(
+      XENSTORED_SOCKET_PATH,
+      {
+        describe: () => transport.label,
+        release: () => transport.close(`${proc.label} closed the socket`),
+      },
+      { read: true, write: true },
+    );
+    try {
+      this.fd = proc.fds.install(this.file);
+    } catch (e) {
+      // EMFILE: xs_open fails and nothing stays connected.
+      transport.close(`${proc.label}: ${(e as Error).message}`);
+      throw e;
+    }
+  }
+
+  /** True once the connection to xenstored is closed (by close() or the process's exit). */
+  get closed(): boolean {
+    return this.transport.closed;
+  }
+
+  /**
+   * xs_close: close(2) of the socket. Idempotent. Must run in one of the process's tasks; a process
+   * with a fatal signal pending dies here instead, and its exit closes the socket all the same.
+   */
+  async close(): Promise<void> {
+    if (this.transport.closed) return;
+    let installed: File | undefined;
+    try {
+      installed = this.proc.file(this.fd);
+    } catch {
+      installed = undefined;
+    }
+    // Otherwise the descriptor was closed already and a dup of it (if any) keeps the socket open.
+    if (installed === this.file) await this.proc.close(this.fd);
   }
 
   read(path: string, tx?: XsTransaction): Promise<string> {
