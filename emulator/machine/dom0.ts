@@ -28,7 +28,7 @@ import { XenstoreDaemon } from '../xenstored/daemon.js';
 import { createDom0Layout } from '../xenstored/layout.js';
 import { XenstoredRingTransport } from '../xenstored/ring-transport.js';
 import type { DomainBootConfig } from './config.js';
-import { DomainBuilder } from './domain-builder.js';
+import { MachineDomainBuilder } from './domain-builder.js';
 import { machineKicker } from './machine-kicker.js';
 import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
 import { SlotTable } from './slot-table.js';
@@ -40,6 +40,8 @@ export interface CommandResult {
 }
 
 const TAP_CTL_PATH = '/usr/sbin/tap-ctl';
+/** GNTTAB_RESERVED_XENSTORE (xen/include/public/grant_table.h). */
+const GNTTAB_RESERVED_XENSTORE = 1;
 
 export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   const { env } = ctx;
@@ -49,7 +51,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   const kicker = machineKicker(ctx.kicker, slots);
   const hv = Hypervisor.attach(hypervisorBuffers(ctx.shared), kicker);
   const hc = hv.hypercalls(0);
-  const builder = new DomainBuilder(hc, hv, slots, machine, kicker, env);
+  const builder = new MachineDomainBuilder(hc, hv, slots, machine, kicker, env);
 
   // The kernel and its drivers.
   const kernel = new Kernel(env);
@@ -61,15 +63,30 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
 
   // xenstored: guests reach it over their rings once introduced (the toolstack's INTRODUCE).
   let ring: XenstoredRingTransport | undefined;
+  const storeChannels = new Map<number, { handle: number; port: number }>();
   const daemon = new XenstoreDaemon({
     logger: (line) => env.trace.log('xenstored', line),
     domainExists: (domid) => domid === 0 || hv.domainInfo(domid) !== undefined,
-    onIntroduce: (domid) => {
-      throw new Error(
-        `not implemented: xenstore ring of d${domid} (waiting for the libxl domain builder in emulator/toolstack/libxl/ to provide the store page)`,
-      );
+    // INTRODUCE(domid, mfn, port): map the ring through the reserved grant (GNTTAB_RESERVED_XENSTORE,
+    // seeded by the domain builder) and bind the store event channel, as xenstored does.
+    onIntroduce: (domid, _gfn, port) => {
+      const m = hc.mapGrant(domid, GNTTAB_RESERVED_XENSTORE);
+      if (m.status !== 0 || !(m.page instanceof Uint8Array)) {
+        throw new Error(`xenstored: mapping the store ring of d${domid} failed (status ${m.status})`);
+      }
+      const local = events.bindInterdomain(domid, port, () => ring?.onEvent());
+      if (local <= 0) throw new Error(`xenstored: binding d${domid} store port ${port} failed (${local})`);
+      storeChannels.set(domid, { handle: m.handle, port: local });
+      ring!.addDomain({ domid, page: m.page, notify: () => events.notify(local) });
     },
-    onRelease: (domid) => ring?.removeDomain(domid),
+    onRelease: (domid) => {
+      ring?.removeDomain(domid);
+      const ch = storeChannels.get(domid);
+      if (ch === undefined) return;
+      storeChannels.delete(domid);
+      events.close(ch.port);
+      hc.unmapGrant(ch.handle);
+    },
   });
   ring = new XenstoredRingTransport(env, daemon);
   ring.start();

@@ -8,10 +8,11 @@
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import type { Hypervisor } from '../../hypervisor/hypervisor.js';
 import type { Env, UpcallKicker } from '../runtime/engine.js';
+import type { DomainBuilder, GuestStartInfo } from '../toolstack/libxl/host.js';
 import type { MachineConfig } from './config.js';
-import { KERNELS, type KernelName, SlotTable } from './slot-table.js';
+import { type BootStore, KERNELS, type KernelName, SlotTable } from './slot-table.js';
 
-export class DomainBuilder {
+export class MachineDomainBuilder implements DomainBuilder {
   private readonly names = new Map<number, string>();
 
   constructor(
@@ -59,10 +60,24 @@ export class DomainBuilder {
     return this.names.get(domid);
   }
 
+  /** libxl's DomainBuilder.boot: the PV guest kernel with the store ring libxl set up. */
+  boot(domid: number, name: string, startInfo: GuestStartInfo): void {
+    this.bootKernel(domid, name, 'pv-guest', {
+      mfn: startInfo.storeMfn,
+      evtchn: startInfo.storeEvtchn,
+      grantRef: startInfo.storeGrantRef,
+    });
+  }
+
+  /** libxl's DomainBuilder.destroyed: kick the slot so its kernel halts now. */
+  destroyed(domid: number): void {
+    if (this.slots.slotOf(domid) >= 0) this.kicker.kick(domid);
+  }
+
   /** Boot `kernel` as the (created, paused) Xen domain `domid` into the slot of guest `name`. */
-  boot(domid: number, name: string, kernel: KernelName): void {
+  bootKernel(domid: number, name: string, kernel: KernelName, store?: BootStore): void {
     const slot = this.slotFor(name);
-    this.slots.requestBoot(slot, domid, kernel, (d) => this.hv.domainInfo(d) === undefined);
+    this.slots.requestBoot(slot, domid, kernel, (d) => this.hv.domainInfo(d) === undefined, store);
     this.names.delete(domid); // a reused domid moves to the end (latest)
     this.names.set(domid, name);
     this.env.trace.emit('machine', 'build', { domid, name, slot, kernel });
@@ -77,7 +92,7 @@ export class DomainBuilder {
     const guest = this.machine.guests[this.slotFor(name)];
     const domid = this.hc.createDomain({ abi: guest.abi, maxPages: Math.floor(guest.memory / 4096) });
     if (domid < 0) throw new Error(`domain builder: createdomain for ${name} failed with ${domid}`);
-    this.boot(domid, name, kernel as KernelName);
+    this.bootKernel(domid, name, kernel as KernelName);
     const rc = this.hc.unpauseDomain(domid);
     if (rc < 0) throw new Error(`domain builder: unpause d${domid} failed with ${rc}`);
     return domid;

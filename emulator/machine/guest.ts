@@ -1,53 +1,201 @@
 /**
- * The PV guest kernel booted into a slot: its grant table and event channels over its own start info,
- * orderly shutdown and crash through SCHEDOP_shutdown, and the block workload API.
+ * The PV guest kernel booted into a slot. With the store ring the domain builder set up (start info
+ * store fields), it is the full guest (emulator/guest/kernel.ts): grant table, event channels, xenstore
+ * over its ring with xenwatch, the frontend bus with blkfront, the block layer and the workload; it
+ * watches control/shutdown and shuts down in order (frontend bus shutdown, then SCHEDOP_shutdown).
+ * Without a store ring (a domain built without libxl) only shutdown and crash work.
  *
- * Not wired yet (each operation says what it waits for): the xenstore ring (the libxl domain builder in
- * emulator/toolstack/libxl/ provides the store page and port), the frontend bus with blkfront
- * (drivers/blkfront/) and the guest block layer and workload (emulator/guest/).
+ * Controller methods take the scenario's guest action objects (model.ts GuestAction).
  */
+import type { BlkfrontVersion } from '../../drivers/blkfront/info.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
-import { SHUTDOWN_crash, SHUTDOWN_poweroff } from '../../hypervisor/layout.js';
+import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot } from '../../hypervisor/layout.js';
+import type { DiskHandle } from '../guest/block-layer.js';
+import { GuestKernel } from '../guest/kernel.js';
+import type { Pattern } from '../scenario/pattern.js';
 import type { KernelContext, KernelInstance } from './kernel.js';
 
-const WORKLOAD_PENDING = 'waiting for drivers/blkfront/ and emulator/guest/';
+interface DiskAction {
+  disk: string;
+  offset?: number;
+  length?: number;
+  pattern?: Pattern;
+  verify?: Pattern | boolean;
+  rw?: 'read' | 'write' | 'randread' | 'randwrite' | 'rw' | 'randrw';
+  bs?: number;
+  iodepth?: number;
+  size?: number;
+  count?: number;
+  duration?: number;
+}
+
+const SHUTDOWN_REASONS: Record<string, number> = {
+  poweroff: SHUTDOWN_poweroff,
+  halt: SHUTDOWN_poweroff,
+  reboot: SHUTDOWN_reboot,
+  crash: SHUTDOWN_crash,
+};
 
 export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
   const { env, hc } = k;
-  const gt = new GrantTable(hc, { env });
+  const gnttab = new GrantTable(hc, { env });
   const events = new GuestEvents(hc);
-  events.attach(env);
   env.trace.log('kernel', `Booting paravirtualized kernel on Xen as d${k.domid} (${k.name})`);
-  env.trace.log('kernel', `Grant table initialized (${gt.nrGrantFrames} frame(s))`);
+  let guest: GuestKernel | undefined;
+  if (k.store.mfn > 0) {
+    const storePort = k.store.evtchn;
+    guest = new GuestKernel({
+      env,
+      hc,
+      gnttab,
+      events,
+      xenstore: {
+        page: hc.page(k.store.mfn),
+        notify: () => events.notify(storePort),
+        server: k.holders.ref('dom0/xenstored'),
+      },
+      blkfront: { version: k.versions.blkfront as BlkfrontVersion },
+    });
+    // The store port is the guest's own end (allocated unbound for dom0 by the builder): unmask it
+    // so xenstored's notifications raise this domain's upcall.
+    events.bind(storePort, () => {});
+    await guest.start();
+  } else {
+    events.attach(env);
+  }
+  let stopping = false;
 
-  /** SCHEDOP_shutdown from a task of its own, then this vCPU never runs again; the caller returns. */
-  const stop = async (reason: number, why: string): Promise<{ requested: string }> => {
+  /** SCHEDOP_shutdown from a task of its own (after closing the frontends), then the vCPU stops. */
+  const stop = (reason: number, why: string, orderly: boolean): { requested: string } => {
+    if (stopping) return { requested: why };
+    stopping = true;
     env.spawn('poweroff', async () => {
       env.trace.log('kernel', why);
+      if (orderly && guest !== undefined) await guest.shutdown();
       hc.shutdown(reason);
       await env.haltDomain!();
     });
     return { requested: why };
   };
 
-  const workload = (op: string) => async (): Promise<never> => {
-    throw new Error(`not implemented: guest ${op} (${WORKLOAD_PENDING})`);
+  if (guest !== undefined) {
+    const g = guest;
+    // The toolstack asks for a shutdown through control/shutdown (xl shutdown); the kernel acknowledges
+    // by clearing the node, then shuts down in order.
+    await g.xs.watch('control/shutdown', async () => {
+      const what = await g.xs.tryRead('control/shutdown');
+      if (what === undefined || what === '') return;
+      const reason = SHUTDOWN_REASONS[what];
+      if (reason === undefined) {
+        env.trace.log('kernel', `Ignoring shutdown request: ${what}`);
+        return;
+      }
+      await g.xs.write('control/shutdown', '');
+      stop(reason, `shutdown requested by the toolstack: ${what}`, true);
+    });
+  }
+
+  const needGuest = (op: string): GuestKernel => {
+    if (guest === undefined) {
+      throw new Error(
+        `guest ${k.name}: ${op} needs xenstore and blkfront; this domain was built without a store ring`,
+      );
+    }
+    return guest;
+  };
+  const open = new Map<string, DiskHandle>();
+  /** The disk's open handle, or a temporary one for this operation. */
+  const withDisk = async <T>(
+    op: string,
+    disk: string,
+    write: boolean,
+    fn: (h: DiskHandle) => Promise<T>,
+  ): Promise<T> => {
+    const g = needGuest(op);
+    const kept = open.get(disk);
+    if (kept !== undefined) return fn(kept);
+    const h = await g.disks.open(disk, op, { write });
+    try {
+      return await fn(h);
+    } finally {
+      await g.disks.close(h.id);
+    }
+  };
+  const check = <T extends { error: string | undefined; mismatchAt?: number }>(
+    op: string,
+    a: DiskAction,
+    r: T,
+  ): T => {
+    if (r.error !== undefined) throw new Error(`${op} ${a.disk}: ${r.error}`);
+    if (r.mismatchAt !== undefined && r.mismatchAt >= 0) {
+      throw new Error(`${op} ${a.disk}: data differs from the pattern at byte ${r.mismatchAt}`);
+    }
+    return r;
   };
 
   return {
     methods: {
-      write: workload('write'),
-      read: workload('read'),
-      flush: workload('flush'),
-      discard: workload('discard'),
-      fio: workload('fio'),
-      open: workload('open'),
-      close: workload('close'),
-      // Orderly shutdown would first close the frontends (xenbus_frontend_dev_shutdown); no frontend
-      // bus runs yet (no xenstore ring), so there is nothing to close before SCHEDOP_shutdown.
-      shutdown: () => stop(SHUTDOWN_poweroff, 'reboot: Power down'),
-      crash: () => stop(SHUTDOWN_crash, 'Kernel panic - not syncing: crash requested by the scenario'),
+      async open(a: DiskAction) {
+        const g = needGuest('open');
+        if (open.has(a.disk)) throw new Error(`open ${a.disk}: already open`);
+        open.set(a.disk, await g.disks.open(a.disk, 'scenario', { write: true }));
+      },
+      async close(a: DiskAction) {
+        const g = needGuest('close');
+        const h = open.get(a.disk);
+        if (h === undefined) throw new Error(`close ${a.disk}: not open`);
+        open.delete(a.disk);
+        await g.disks.close(h.id);
+      },
+      async write(a: DiskAction) {
+        return withDisk('write', a.disk, true, async (h) => {
+          const r = await needGuest('write').workload.write(h, a.offset!, a.length!, a.pattern!);
+          return check('write', a, r);
+        });
+      },
+      async read(a: DiskAction) {
+        return withDisk('read', a.disk, false, async (h) => {
+          const verify = typeof a.verify === 'object' ? a.verify : undefined;
+          const r = await needGuest('read').workload.read(h, a.offset!, a.length!, verify);
+          const { data: _data, ...rest } = check('read', a, r);
+          return rest;
+        });
+      },
+      async flush(a: DiskAction) {
+        return withDisk('flush', a.disk, true, async (h) =>
+          check('flush', a, await needGuest('flush').workload.flush(h)),
+        );
+      },
+      async discard(a: DiskAction) {
+        return withDisk('discard', a.disk, true, async (h) =>
+          check('discard', a, await needGuest('discard').workload.discard(h, a.offset!, a.length!)),
+        );
+      },
+      async fio(a: DiskAction) {
+        if (a.rw === 'rw' || a.rw === 'randrw') {
+          throw new Error(`not implemented: fio rw=${a.rw} (the guest workload runs read or write jobs)`);
+        }
+        const rw = a.rw ?? 'read';
+        return withDisk('fio', a.disk, rw.includes('write'), async (h) =>
+          needGuest('fio').workload.runJob(h, {
+            rw,
+            bs: a.bs!,
+            iodepth: a.iodepth ?? 1,
+            ...(a.count !== undefined ? { count: a.count } : {}),
+            ...(a.duration !== undefined ? { durationMs: a.duration } : {}),
+            ...(a.size !== undefined ? { size: a.size } : {}),
+            pattern: { kind: 'seq' },
+            verify: a.verify === true,
+          }),
+        );
+      },
+      async shutdown() {
+        return stop(SHUTDOWN_poweroff, 'reboot: Power down', true);
+      },
+      async crash() {
+        return stop(SHUTDOWN_crash, 'Kernel panic - not syncing: crash requested by the scenario', false);
+      },
     },
   };
 }

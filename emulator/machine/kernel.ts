@@ -7,6 +7,7 @@ import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import type { Hypervisor } from '../../hypervisor/hypervisor.js';
 import type { Env, HolderDirectory, UpcallKicker } from '../runtime/engine.js';
 import type { MachineVersions } from './config.js';
+import type { BootStore } from './slot-table.js';
 
 export interface KernelContext {
   /** The runtime, with onUpcall routed through the slot. */
@@ -20,6 +21,8 @@ export interface KernelContext {
   kicker: UpcallKicker;
   holders: HolderDirectory;
   versions: MachineVersions;
+  /** The start_info store fields (mfn 0: no xenstore ring). */
+  store: BootStore;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: methods of any shape, checked by the callers

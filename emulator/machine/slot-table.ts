@@ -35,6 +35,9 @@ const F_STATE = 0;
 const F_DOMID = 1;
 const F_KERNEL = 2;
 const F_GENERATION = 3;
+const F_STORE_MFN = 4;
+const F_STORE_EVTCHN = 5;
+const F_STORE_REF = 6;
 
 export interface SlotInfo {
   slot: number;
@@ -43,6 +46,15 @@ export interface SlotInfo {
   domid: number;
   kernel: KernelName;
   generation: number;
+  /** From the domain builder's start info (0 when the kernel has no xenstore). */
+  store: BootStore;
+}
+
+/** The start_info store fields a kernel boots with. */
+export interface BootStore {
+  mfn: number;
+  evtchn: number;
+  grantRef: number;
 }
 
 export class SlotTable {
@@ -87,6 +99,11 @@ export class SlotTable {
       domid: Atomics.load(this.words, this.at(slot, F_DOMID)),
       kernel: KERNELS[Atomics.load(this.words, this.at(slot, F_KERNEL))],
       generation: Atomics.load(this.words, this.at(slot, F_GENERATION)),
+      store: {
+        mfn: Atomics.load(this.words, this.at(slot, F_STORE_MFN)),
+        evtchn: Atomics.load(this.words, this.at(slot, F_STORE_EVTCHN)),
+        grantRef: Atomics.load(this.words, this.at(slot, F_STORE_REF)),
+      },
     };
   }
 
@@ -100,7 +117,13 @@ export class SlotTable {
    * dom0's builder: claim an empty slot for `domid` and ask it to boot `kernel`. `isGone(domid)` says
    * whether a previous occupant's Xen domain no longer exists (then its slot may be reused).
    */
-  requestBoot(slot: number, domid: number, kernel: KernelName, isGone: (domid: number) => boolean): void {
+  requestBoot(
+    slot: number,
+    domid: number,
+    kernel: KernelName,
+    isGone: (domid: number) => boolean,
+    store: BootStore = { mfn: 0, evtchn: 0, grantRef: 0 },
+  ): void {
     const k = KERNELS.indexOf(kernel);
     if (k < 0)
       throw new RangeError(`requestBoot: kernel must be one of ${KERNELS.join(', ')}, got ${kernel}`);
@@ -118,6 +141,9 @@ export class SlotTable {
     }
     Atomics.store(this.words, this.at(slot, F_DOMID), domid);
     Atomics.store(this.words, this.at(slot, F_KERNEL), k);
+    Atomics.store(this.words, this.at(slot, F_STORE_MFN), store.mfn);
+    Atomics.store(this.words, this.at(slot, F_STORE_EVTCHN), store.evtchn);
+    Atomics.store(this.words, this.at(slot, F_STORE_REF), store.grantRef);
     Atomics.add(this.words, this.at(slot, F_GENERATION), 1);
     Atomics.store(this.words, this.mapAt + domid, slot + 1);
     Atomics.store(this.words, this.at(slot, F_STATE), SLOT_BOOT);

@@ -118,6 +118,7 @@ export function boot(ctx: DomainContext): DomainProgram {
             kicker,
             holders: ctx.holders,
             versions: cfg.machine.versions,
+            store: info.store,
           });
           if (gen !== generation) return;
           kernel = instance;
