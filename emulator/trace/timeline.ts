@@ -76,7 +76,8 @@ export function describeEvent(e: TraceEvent): string {
   const f = e.fields ?? {};
   switch (e.kind) {
     case 'log':
-      return String(f.message ?? '');
+      // The trace sink stores a dmesg line as `msg`; some components log with `message`.
+      return String(f.msg ?? f.message ?? '');
     case 'xenbus-state': {
       const rest = fieldText(f, new Set(['from', 'to']));
       return `state ${stateName(f.from)} -> ${stateName(f.to)}${rest ? `  ${rest}` : ''}`;

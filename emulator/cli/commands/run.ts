@@ -102,11 +102,7 @@ export function report(r: RunScenarioResult, verbosity: Verbosity, colorLevel: 0
   const how = r.engine === 'sim' ? `engine sim, seed ${r.seed}` : 'engine threads';
   lines.push(c.bold(`${s.name}: ${s.description}`) + c.dim(`  (${how})`));
   const names = new Map(Object.entries(r.domainNames).map(([k, v]) => [Number(k), v]));
-  // TraceSink writes a log line's text as fields.msg; the timeline printer reads fields.message.
-  const events = r.trace.map((e) =>
-    e.kind === 'log' && e.fields?.message === undefined ? { ...e, fields: { message: e.fields?.msg } } : e,
-  );
-  const timeline = renderTimeline(events, { colorLevel, verbosity, domainNames: names });
+  const timeline = renderTimeline(r.trace, { colorLevel, verbosity, domainNames: names });
   if (timeline.length > 0) {
     lines.push('', c.bold('timeline'));
     lines.push(...timeline);
