@@ -106,6 +106,7 @@ export async function onToolHost<T>(
         privcmd: { dom0: hc, foreign: (d) => hv.hypercalls(d) },
         builder: { boot: (_d, _n, si) => void boots.push(si) },
         libxl: o.libxl,
+        holders: ctl.holders,
         files: new Map(Object.entries(o.configs ?? {}).map(([p, t]) => [p, t.replaceAll('@IMAGE@', image)])),
       };
       installToolstack(host);

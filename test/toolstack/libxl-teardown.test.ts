@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import type { StallReport } from '../../emulator/runtime/engine.js';
 import type { LibxlVersion } from '../../emulator/toolstack/libxl/host.js';
 import { GUEST_CFG, onToolHost, type ToolHost } from './libxl-harness.js';
 
@@ -127,5 +128,68 @@ describe('xl destroy of a guest whose frontend closed (teardown §3)', () => {
     const v = r.value!;
     expect(v.destroy.end - v.destroy.start).toBeGreaterThanOrEqual(5000);
     expect(v.sysfs).toEqual(['/sys/class/blktap2/blktap0']);
+  });
+});
+
+/** The links of a stall chain as "holder: waits for". */
+function links(s: StallReport): string[] {
+  return s.chain.map((l) => `${l.holder}: ${l.waitsFor}`);
+}
+
+/** Indexes of the first link matching each pattern, searched in order (-1 when one is missing). */
+function inOrder(chain: readonly string[], patterns: readonly RegExp[]): number[] {
+  const at: number[] = [];
+  let from = 0;
+  for (const p of patterns) {
+    const i = chain.findIndex((l, k) => k >= from && p.test(l));
+    at.push(i);
+    if (i < 0) return at;
+    from = i + 1;
+  }
+  return at;
+}
+
+/** xl task → tapdisk → tapdev0 openers → blkback's holder → toolstack, back to tapdisk. */
+const CYCLE = [
+  /^host\/xl\[\d+\]#\d+: tap-ctl select\(\) 5 s: DETACH_RSP from tapdisk \d+$/,
+  /^dom-?\d+\/tapdisk2\[\d+\]: tapdev0 to have no openers$/,
+  /^blkback vbd-1-51712: removal of backend\/vbd\/1\/51712 \(by the toolstack\)$/,
+  /^toolstack: tap-ctl select\(\) 5 s: DETACH_RSP from tapdisk \d+$/,
+];
+
+describe('the toolstack as a holder in the wait-for graph', () => {
+  test('4.1 destroy: the stall is a cycle xl → tapdisk → tapdev0 openers → blkback → toolstack', async () => {
+    const r = await destroyUnder('4.1');
+    expect(r.outcome).toBe('completed');
+    const stall = r.stalls.find((s) => s.brokenBy?.timer === 'tap-ctl select() timeout');
+    expect(stall).toBeDefined();
+    expect(stall!.cycle).toBe(true);
+    const chain = links(stall!);
+    expect(inOrder(chain, CYCLE)).toEqual([0, 1, 2, 3]);
+    // The toolstack's wait is the xl task's own: the chain closes on the tapdisk it already passed.
+    expect(stall!.chain[3]!.heldBy).toBe(stall!.chain[0]!.heldBy);
+    expect(stall!.chain[2]!.heldBy).toBe('toolstack');
+  });
+
+  test('4.2 destroy: no stall at all', async () => {
+    const r = await destroyUnder('4.2');
+    expect(r.outcome).toBe('completed');
+    expect(r.stalls).toEqual([]);
+  });
+
+  test('4.1 block-detach of a closed frontend: the same cycle through the device-remove teardown', async () => {
+    const r = await onToolHost({ libxl: '4.1', configs: { '/etc/xen/guest1.cfg': GUEST_CFG } }, async (h) => {
+      const create = await h.xl(['create', '/etc/xen/guest1.cfg']);
+      if (create.code !== 0) throw new Error(create.out.join('\n'));
+      await guestClosed(h);
+      const detach = await h.xl(['block-detach', 'guest1', 'xvda']);
+      await h.env.sleep(100);
+      return detach;
+    });
+    expect(r.outcome).toBe('completed');
+    expect(r.value!.code).toBe(0);
+    const stall = r.stalls.find((s) => s.brokenBy?.timer === 'tap-ctl select() timeout');
+    expect(stall?.cycle).toBe(true);
+    expect(inOrder(links(stall!), CYCLE)).toEqual([0, 1, 2, 3]);
   });
 });

@@ -7,6 +7,7 @@ import { errnoName, strerror } from '../../kernel/errno.js';
 import type { Process } from '../../kernel/process.js';
 import { type TapCtlContext, tapCtlContext } from '../tap-ctl/context.js';
 import type { LibxlVersion, ToolstackHost } from './host.js';
+import { type TeardownKind, type ToolstackHolder, toolstackHolder } from './toolstack-holder.js';
 import { XsHandle } from './xs-handle.js';
 
 export type LibxlLogLevel = 'error' | 'warning' | 'info' | 'debug';
@@ -36,6 +37,8 @@ export class LibxlCtx {
   readonly xs: XsHandle;
   readonly tap: TapCtlContext;
   readonly version: LibxlVersion;
+  /** The host's "toolstack" holder (published in host.holders when given). */
+  readonly holder: ToolstackHolder;
 
   constructor(
     readonly proc: Process,
@@ -46,10 +49,24 @@ export class LibxlCtx {
     this.xs = new XsHandle(proc, host.kernel, host.xenstored, {
       ...(host.xenstoredHolder ? { server: host.xenstoredHolder } : {}),
     });
+    this.holder = toolstackHolder(host);
     this.tap = tapCtlContext(proc, host.kernel, {
       variant: 'xen',
       ...(host.tapdiskProgram ? { tapdiskProgram: host.tapdiskProgram } : {}),
     });
+  }
+
+  /** libxl_ctx_free: closes the xenstore connection (the process's exit would close it too). */
+  async free(): Promise<void> {
+    await this.xs.close();
+  }
+
+  /**
+   * Runs a teardown (domain destroy, device remove) in the calling task of this process; meanwhile the
+   * "toolstack" holder is blocked on whatever that task waits for.
+   */
+  teardown<T>(kind: TeardownKind, target: string, body: () => Promise<T>): Promise<T> {
+    return this.holder.during(this.kernel.env.current(), kind, target, body);
   }
 
   get kernel() {

@@ -316,13 +316,15 @@ export async function devicesDestroy(ctx: LibxlCtx, domid: number): Promise<numb
 }
 
 /** One device of a live domain (xl block-detach: libxl_device_disk_remove / _del). */
-export async function deviceRemove(ctx: LibxlCtx, dev: LibxlDevice): Promise<number> {
-  switch (ctx.version) {
-    case '4.1':
-      return deviceDel41(ctx, dev);
-    case 'xend':
-      return deviceRemoveXend(ctx, dev, false);
-    default:
-      return deviceRemove42(ctx, dev);
-  }
+export function deviceRemove(ctx: LibxlCtx, dev: LibxlDevice): Promise<number> {
+  return ctx.teardown('device-remove', backendPath(dev), () => {
+    switch (ctx.version) {
+      case '4.1':
+        return deviceDel41(ctx, dev);
+      case 'xend':
+        return deviceRemoveXend(ctx, dev, false);
+      default:
+        return deviceRemove42(ctx, dev);
+    }
+  });
 }

@@ -186,7 +186,11 @@ export async function domainShutdown(
 }
 
 /** libxl_domain_destroy(domid, force=0). */
-export async function domainDestroy(ctx: LibxlCtx, domid: number): Promise<number> {
+export function domainDestroy(ctx: LibxlCtx, domid: number): Promise<number> {
+  return ctx.teardown('domain-destroy', `domain ${domid}`, () => destroyDomain(ctx, domid));
+}
+
+async function destroyDomain(ctx: LibxlCtx, domid: number): Promise<number> {
   const where = 'libxl.c:libxl_domain_destroy';
   if (domainInfo(ctx, domid) === undefined) {
     ctx.log('error', where, `non-existant domain ${domid}`);

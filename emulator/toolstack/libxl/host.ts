@@ -5,7 +5,7 @@
 import type { XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
 import type { Hypercalls } from '../../../hypervisor/hypercall.js';
 import type { Kernel } from '../../kernel/kernel.js';
-import type { Holder } from '../../runtime/engine.js';
+import type { Holder, HolderDirectory } from '../../runtime/engine.js';
 
 /**
  * The teardown order to follow (teardown.md §3.1, §3.6): stable-4.1 with 8cc9dbccf0, unstable of July
@@ -66,6 +66,12 @@ export interface ToolstackHost {
   readonly files?: ReadonlyMap<string, string>;
   /** Program spawned by tap_ctl_spawn (default /usr/sbin/tapdisk2). */
   readonly tapdiskProgram?: string;
+  /**
+   * The engine's holder directory (DomainContext.holders). When given, the toolstack publishes its
+   * holder labelled "toolstack" (toolstack-holder.ts) there, so the wait-for graph can follow what
+   * blkback waits for into the xl process that tears the device down.
+   */
+  readonly holders?: HolderDirectory;
 }
 
 /** Where libxl finds hotplug scripts (libxl__xen_script_dir_path()). */
