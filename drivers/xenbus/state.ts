@@ -22,7 +22,8 @@ export const XenbusState = {
 /** A state as read from xenstore: one of XenbusState's values, or whatever number the other end wrote. */
 export type XenbusStateValue = number;
 
-const NAMES = [
+/** XenbusState names (xen/include/public/io/xenbus.h), index = value. */
+export const XENBUS_STATE_NAMES = [
   'Unknown',
   'Initialising',
   'InitWait',
@@ -36,7 +37,9 @@ const NAMES = [
 
 /** Linux xenbus_strstate: the name, or "INVALID" outside 0-8. */
 export function xenbusStateName(state: number): string {
-  return Number.isInteger(state) && state >= 0 && state < NAMES.length ? NAMES[state]! : 'INVALID';
+  return Number.isInteger(state) && state >= 0 && state < XENBUS_STATE_NAMES.length
+    ? XENBUS_STATE_NAMES[state]!
+    : 'INVALID';
 }
 
 /** sscanf "%d" as xenbus_scanf uses it: optional blanks and sign, then digits; anything after is ignored. */

@@ -4,6 +4,7 @@
  */
 import { Chalk, type ChalkInstance } from 'chalk';
 import type { StallReport, TraceEvent } from '../runtime/engine.js';
+import { xenbusStateLabel } from './vocabulary.js';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
@@ -30,19 +31,6 @@ const VERBOSE_ONLY = new Set([
   'task-exit',
 ]);
 
-/** XenbusState names (xen/include/public/io/xenbus.h). */
-const XENBUS_STATES = [
-  'Unknown',
-  'Initialising',
-  'InitWait',
-  'Initialised',
-  'Connected',
-  'Closing',
-  'Closed',
-  'Reconfiguring',
-  'Reconfigured',
-];
-
 const DOMAIN_COLOURS = ['cyan', 'green', 'magenta', 'yellow', 'blue', 'white'] as const;
 
 export function formatSeconds(ms: number): string {
@@ -66,9 +54,9 @@ function fieldText(fields: Record<string, unknown> | undefined, skip: ReadonlySe
   return parts.join(' ');
 }
 
+/** A state as traced: a number, a numeric string, or a name. */
 function stateName(value: unknown): string {
-  const n = Number(value);
-  return Number.isInteger(n) && XENBUS_STATES[n] ? `${XENBUS_STATES[n]}(${n})` : String(value);
+  return xenbusStateLabel(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value);
 }
 
 /** The words of one event, without time or domain columns. */

@@ -10,6 +10,7 @@
  *   chosen by the emitter of the first half and copied into the second half.
  * - Request ids are blkif ids (bigint or number) or any per-ring key that is not reused while in flight.
  */
+import { XENBUS_STATE_NAMES } from '../../drivers/xenbus/state.js';
 import type { TraceEvent } from '../runtime/engine.js';
 
 export type FieldType =
@@ -421,26 +422,13 @@ export function checkEvent(e: TraceEvent): string | undefined {
   return extra === undefined ? undefined : `${extra} (${e.comp} ${e.kind})`;
 }
 
-/** XenbusState names (xen/include/public/io/xenbus.h), index = value. */
-export const XENBUS_STATE_NAMES: readonly string[] = [
-  'Unknown',
-  'Initialising',
-  'InitWait',
-  'Initialised',
-  'Connected',
-  'Closing',
-  'Closed',
-  'Reconfiguring',
-  'Reconfigured',
-];
-
 /** The XenbusState number of a number or a name ("Closing" -> 5), or undefined. */
 export function xenbusStateValue(value: unknown): number | undefined {
   if (typeof value === 'number') {
     return Number.isInteger(value) && value >= 0 && value < XENBUS_STATE_NAMES.length ? value : undefined;
   }
   if (typeof value === 'string') {
-    const i = XENBUS_STATE_NAMES.indexOf(value);
+    const i = (XENBUS_STATE_NAMES as readonly string[]).indexOf(value);
     return i < 0 ? undefined : i;
   }
   return undefined;
