@@ -1,28 +1,38 @@
 /**
  * dom0's program: the kernel model with the blktap2 driver and dom0's grant table and event channels,
  * the xenstore daemon (its ring transport for guests and a direct connection standing in for the Unix
- * socket of user space), dom0's xenwatch, the installed user-space programs (`tap-ctl`; `xl`,
- * `tapdisk2` and the `block` hotplug script when their code lands), and the domain builder that boots
- * Xen domains into guest slots.
+ * socket of user space), dom0's xenwatch, the backend bus with blkback, the installed user-space
+ * programs (`tap-ctl`, `tapdisk2`, `xl` and the `block` hotplug script), one xl config per guest of the
+ * host (`/etc/xen/<name>.cfg`), VIRQ_DOM_EXC (xenstored's @releaseDomain), and the domain builder that
+ * boots Xen domains into guest slots. Every component runs at the version the machine config names.
  *
  * The controller calls: xl(argv), tapCtl(argv) -> {exitCode, stdout, stderr}; xenstoreRead/Write/Rm/Ls;
- * ps; dmesg; domains; createDomain/destroyDomain (the builder, used by demos before libxl exists).
+ * ps; domains; guestStates; waitDomainState; createDomain/destroyDomain (the builder, for demos).
  */
 
+import type { BlkbackVersion } from '../../drivers/blkback/common.js';
+import { Blkback } from '../../drivers/blkback/index.js';
 import { installBlktap } from '../../drivers/blktap/driver.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
+import { BackendBus } from '../../drivers/xenbus/backend-bus.js';
 import { XenbusClient } from '../../drivers/xenbus/client.js';
 import { DirectTransport } from '../../drivers/xenbus/direct-transport.js';
 import { XenstoreError } from '../../drivers/xenbus/errors.js';
 import { Xenwatch } from '../../drivers/xenbus/xenwatch.js';
 import { XenError } from '../../hypervisor/errno.js';
 import { Hypervisor } from '../../hypervisor/hypervisor.js';
+import { VIRQ_DOM_EXC } from '../../hypervisor/layout.js';
 import { KernelError } from '../kernel/errno.js';
 import { Kernel } from '../kernel/kernel.js';
 import type { DomainContext, DomainProgram } from '../runtime/engine.js';
+import type { TapdiskVariant } from '../tapdisk/options.js';
+import { registerTapdisk } from '../tapdisk/server.js';
+import type { LibxlVersion, ToolstackHost } from '../toolstack/libxl/host.js';
+import { XL_PATH } from '../toolstack/libxl/host.js';
 import { runTapCtl } from '../toolstack/tap-ctl/command.js';
 import type { TapCtlVariant } from '../toolstack/tap-ctl-args.js';
+import { installToolstack } from '../toolstack/xl/install.js';
 import { XsClient } from '../xenstored/client.js';
 import { XenstoreDaemon } from '../xenstored/daemon.js';
 import { createDom0Layout } from '../xenstored/layout.js';
@@ -32,6 +42,7 @@ import { MachineDomainBuilder } from './domain-builder.js';
 import { machineKicker } from './machine-kicker.js';
 import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
 import { SlotTable } from './slot-table.js';
+import { xlConfigFiles } from './xl-config.js';
 
 export interface CommandResult {
   exitCode: number;
@@ -108,11 +119,73 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
       kernel,
     }),
   );
+  registerTapdisk(kernel, {
+    variant: machine.versions.tapdisk as TapdiskVariant,
+    replyBeforeTeardown: machine.versions.tapdiskReplyBeforeTeardown,
+    latencyMs: 1,
+  });
+
+  // The block backend on dom0's xenbus, sharing dom0's event channels (one upcall handler).
+  const bus = new BackendBus(env, xs);
+  const blkback = new Blkback({
+    env,
+    kernel,
+    hc,
+    events,
+    client: xs,
+    bus,
+    version: machine.versions.blkback as BlkbackVersion,
+    holders: ctx.holders,
+  });
+  // Driver init needs a task (xenbus requests lock); methods wait for it (see `ready`).
+  let initDone = false;
+  const initQ = env.waitQueue('dom0 driver init');
+  env.spawn(
+    'kernel_init',
+    async () => {
+      await bus.start();
+      await blkback.register();
+      initDone = true;
+      initQ.wakeAll();
+    },
+    { component: 'kernel' },
+  );
+  const ready = async (): Promise<void> => {
+    if (!initDone) await env.wait(initQ, () => initDone, { what: 'dom0 drivers (xenbus, blkback) to start' });
+  };
+
+  // The toolstack: xl and the block script as dom0 processes; xl reads the generated guest configs.
+  const host: ToolstackHost = {
+    kernel,
+    xenstored: daemon,
+    privcmd: { dom0: hc, foreign: (d) => hv.hypercalls(d) },
+    builder,
+    libxl: machine.versions.libxl as LibxlVersion,
+    files: xlConfigFiles(machine),
+    holders: ctx.holders,
+  };
+  installToolstack(host);
+
+  // VIRQ_DOM_EXC: a domain shut down, crashed or died. xenstored fires @releaseDomain for introduced
+  // domains (domain_cleanup), which wakes xl's death-waiting daemon; domain-state waits re-check.
+  const domainStateQ = env.waitQueue('domain state (VIRQ_DOM_EXC)');
+  builder.onStateChange(() => domainStateQ.wakeAll());
+  const virqPort = events.bindVirq(VIRQ_DOM_EXC, () => {
+    const candidates = new Set([...hv.domains().map((d) => d.domid), ...builder.builtDomids()]);
+    for (const d of candidates) {
+      if (d === 0 || !daemon.isDomainIntroduced(d)) continue;
+      const info = hv.domainInfo(d);
+      if (info === undefined || info.shutdown || info.dying) daemon.notifyDomainShutdown(d);
+    }
+    domainStateQ.wakeAll();
+  });
+  if (virqPort <= 0) throw new Error(`dom0: binding VIRQ_DOM_EXC failed (${virqPort})`);
 
   /** Runs an installed program to its end and collects what it printed. */
-  const runCommand = async (path: string, argv: readonly string[]): Promise<CommandResult> => {
+  const runCommand = async (path: string, argv: readonly string[], name?: string): Promise<CommandResult> => {
+    // Simplification: a process has one output stream; what it printed is stdout.
     const stderr: string[] = [];
-    const proc = kernel.spawn(path, argv);
+    const proc = kernel.spawn(path, argv, name === undefined ? {} : { name });
     const status = await kernel.processes.waitExit(proc);
     const exitCode = status?.code ?? 128 + (status?.wstatus ?? 0);
     return { exitCode, stdout: [...proc.output], stderr };
@@ -129,14 +202,15 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
 
   void gt;
   void blktap;
+  void blkback;
 
   return {
     async xl(argv: string[]): Promise<CommandResult> {
-      throw new Error(
-        `not implemented: xl ${argv.join(' ')} (waiting for the toolstack in emulator/toolstack/libxl/)`,
-      );
+      await ready();
+      return runCommand(XL_PATH, argv, 'xl');
     },
     async tapCtl(argv: string[]): Promise<CommandResult> {
+      await ready();
       return runCommand(TAP_CTL_PATH, argv);
     },
     async xenstoreRead(path: string): Promise<string | undefined> {
@@ -198,14 +272,15 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
         await xs.unwatch(w);
       }
     },
-    /** Wait until guest `name` is in `state`; VIRQ_DOM_EXC is not bound yet, so this polls every 10 ms. */
+    /** Wait until guest `name` is in `state`, re-checked at each VIRQ_DOM_EXC and builder event. */
     async waitDomainState(name: string, state: string, timeoutMs?: number): Promise<boolean> {
-      const t0 = env.now();
-      for (;;) {
-        if (builder.guestState(name) === state) return true;
-        if (timeoutMs !== undefined && env.now() - t0 >= timeoutMs) return false;
-        await env.sleep(10, { what: `guest ${name} to be ${state}` });
-      }
+      builder.slotFor(name);
+      const what = `guest ${name} to be ${state}`;
+      const r = await env.wait(domainStateQ, () => builder.guestState(name) === state, {
+        what,
+        ...(timeoutMs === undefined ? {} : { timeoutMs, timeoutName: `wait for ${what}` }),
+      });
+      return r === 'ok';
     },
     async guestStates(): Promise<Record<string, string | undefined>> {
       const out: Record<string, string | undefined> = {};

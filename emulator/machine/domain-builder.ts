@@ -14,6 +14,7 @@ import { type BootStore, KERNELS, type KernelName, SlotTable } from './slot-tabl
 
 export class MachineDomainBuilder implements DomainBuilder {
   private readonly names = new Map<number, string>();
+  private readonly listeners: Array<() => void> = [];
 
   constructor(
     private readonly hc: Hypercalls,
@@ -55,6 +56,20 @@ export class MachineDomainBuilder implements DomainBuilder {
     return 'running';
   }
 
+  /** Every Xen domid this builder has booted a kernel for. */
+  builtDomids(): number[] {
+    return [...this.names.keys()];
+  }
+
+  /** Called after each build and destroy (domain-state waits re-check). */
+  onStateChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
+  }
+
   nameOf(domid: number): string | undefined {
     if (domid === 0) return 'Domain-0';
     return this.names.get(domid);
@@ -72,6 +87,7 @@ export class MachineDomainBuilder implements DomainBuilder {
   /** libxl's DomainBuilder.destroyed: kick the slot so its kernel halts now. */
   destroyed(domid: number): void {
     if (this.slots.slotOf(domid) >= 0) this.kicker.kick(domid);
+    this.changed();
   }
 
   /** Boot `kernel` as the (created, paused) Xen domain `domid` into the slot of guest `name`. */
@@ -82,6 +98,7 @@ export class MachineDomainBuilder implements DomainBuilder {
     this.names.set(domid, name);
     this.env.trace.emit('machine', 'build', { domid, name, slot, kernel });
     this.kicker.kick(domid);
+    this.changed();
   }
 
   /** createdomain + build + unpause; returns the new domid. */
@@ -104,6 +121,7 @@ export class MachineDomainBuilder implements DomainBuilder {
     const rc = this.hc.destroyDomain(domid);
     if (rc < 0) throw new Error(`domain builder: destroy d${domid} failed with ${rc}`);
     if (slot >= 0) this.kicker.kick(domid);
+    this.changed();
   }
 }
 
