@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { benchCommand } from './commands/bench.js';
+import { exploreCommandModule } from './commands/explore.js';
 import { runCommandModule } from './commands/run.js';
+import { scenariosCommandModule } from './commands/scenarios.js';
 import { traceCommandModule } from './commands/trace.js';
 import { xenstoredCommand } from './commands/xenstored.js';
 
@@ -33,6 +35,8 @@ export async function main(argv: string[]): Promise<number> {
     .version(packageVersion())
     .strict()
     .command(runCommandModule)
+    .command(exploreCommandModule)
+    .command(scenariosCommandModule)
     .command(benchCommand)
     .command(traceCommandModule)
     .command(xenstoredCommand)
