@@ -2,14 +2,22 @@
  * Event channels, 2-level ABI (xen/common/event_channel.c, event_2l.c): per-domain port tables in
  * Xen-owned frames, delivery through the shared_info bitmaps, EVTCHNOP_* with Xen's error codes.
  *
- * Port entry (8 bytes, our layout of Xen's struct evtchn): word 0 = state | vcpu << 8 |
- * remote domid << 16 (the allowed peer while unbound), word 1 = remote port (or VIRQ number).
+ * Port entry (16 bytes, our layout of Xen's struct evtchn): word 0 = state | vcpu << 8 |
+ * remote domid << 16 (the allowed peer while unbound), word 1 = remote port (or VIRQ number),
+ * word 2 = the port's allocation serial, word 3 = sends delivered to it (trace flows, below).
  *
  * Every port below the domain's limit is valid (Xen grows its buckets lazily, which only changes
  * whether EVTCHNOP_status of a never-used high port says -EINVAL or closed; we say closed).
  *
  * Locks: a domain's DF_LOCK_EVTCHN guards its port table; two are taken in slot order. Kicks are
  * made after the locks are dropped.
+ *
+ * Trace flows (not in Xen): send is the one place both ends of a channel meet, so it numbers the
+ * notifications. Each port gets a host-unique serial when it is allocated and counts the sends
+ * delivered to it (one Atomics.add, before the pending bit is set); a send's flow id is
+ * serial * 2^30 + count. The receiver reads the count after clearing the pending bit and owns every
+ * number it has not seen: sends whose count it read are delivered by the handler it is about to run,
+ * and a later send sets the bit again, so it is answered by a later upcall.
  */
 import { checkUint } from './args.js';
 import { EEXIST, EINVAL, ENOENT, ENOSPC, EPERM, ESRCH } from './errno.js';
@@ -47,8 +55,10 @@ import {
   DF_VIRQ_BASE,
   DS_ALIVE,
   DS_FREE,
+  EVTCHN_ENTRY_SIZE,
   EVTCHN_PER_FRAME,
   H_GLOBAL_VIRQ_BASE,
+  H_NEXT_EVTCHN_SERIAL,
   type SharedState,
 } from './shared-state.js';
 import { spinLock, spinUnlock } from './spinlock.js';
@@ -73,7 +83,36 @@ interface Port {
 
 export type Kick = (slot: number, vcpu: number) => void;
 
+/** Sends counted per port allocation before flow ids repeat (the count's low 30 bits). */
+export const EVTCHN_FLOW_SEQ_BITS = 30;
+const FLOW_SEQ_SPAN = 2 ** EVTCHN_FLOW_SEQ_BITS;
+const FLOW_SEQ_MASK = FLOW_SEQ_SPAN - 1;
+/** Port allocations per host before serials repeat: serial * 2^30 must stay a safe integer. */
+export const EVTCHN_FLOW_SERIALS = 2 ** (53 - EVTCHN_FLOW_SEQ_BITS) - 1;
+const WORD_SERIAL = 2;
+const WORD_SENDS = 3;
+
+/** The trace flow id of the `count`-th send (an int32 counter value) to a port with `serial`. */
+export function evtchnFlowId(serial: number, count: number): number {
+  return serial * FLOW_SEQ_SPAN + (count & FLOW_SEQ_MASK);
+}
+
+/** Where a port's delivered-send count lives, for the receiver's upcall (trace instrumentation). */
+export interface EvtchnFlowCounter {
+  /** The port's allocation serial (1..EVTCHN_FLOW_SERIALS). */
+  readonly serial: number;
+  /** `Atomics.load(words, index)` is the int32 count of sends delivered to the port so far. */
+  readonly words: Int32Array;
+  readonly index: number;
+}
+
 export class EventChannels {
+  /**
+   * Flow id of this thread's last EVTCHNOP_send, 0 when it reached no bound port (dropped or failed).
+   * Read right after the call (trace instrumentation; one thread never interleaves two sends).
+   */
+  lastSendFlow = 0;
+
   constructor(
     private readonly s: SharedState,
     private readonly mem: MachineMemory,
@@ -84,7 +123,7 @@ export class EventChannels {
 
   private portWord(slot: number, port: number): number {
     const mfn = this.s.dom[this.s.base(slot) + this.s.evtchnListAt + Math.floor(port / EVTCHN_PER_FRAME)];
-    return (mfn * PAGE_SIZE + (port % EVTCHN_PER_FRAME) * 8) >>> 2;
+    return (mfn * PAGE_SIZE + (port % EVTCHN_PER_FRAME) * EVTCHN_ENTRY_SIZE) >>> 2;
   }
 
   private read(slot: number, port: number): Port {
@@ -102,6 +141,33 @@ export class EventChannels {
     const w = this.portWord(slot, port);
     Atomics.store(this.s.mem32, w + 1, p.remotePort | 0);
     Atomics.store(this.s.mem32, w, p.state | (p.vcpu << 8) | (p.remoteDom << 16));
+  }
+
+  /** A newly allocated port: a fresh serial and no sends yet (table lock held). */
+  private stampSerial(slot: number, port: number): void {
+    const w = this.portWord(slot, port);
+    const serial = (Atomics.add(this.s.ctl, H_NEXT_EVTCHN_SERIAL, 1) >>> 0) % EVTCHN_FLOW_SERIALS;
+    Atomics.store(this.s.mem32, w + WORD_SENDS, 0);
+    Atomics.store(this.s.mem32, w + WORD_SERIAL, serial + 1);
+  }
+
+  /** Count one send delivered to a port and return its flow id (the receiver's table lock held). */
+  private countSend(slot: number, port: number): number {
+    const w = this.portWord(slot, port);
+    const count = Atomics.add(this.s.mem32, w + WORD_SENDS, 1) + 1;
+    return evtchnFlowId(Atomics.load(this.s.mem32, w + WORD_SERIAL), count);
+  }
+
+  /** The delivered-send counter of one of `slot`'s ports, or undefined for a port that is not in use. */
+  flowCounter(slot: number, port: number): EvtchnFlowCounter | undefined {
+    if (!this.isValid(slot, port) || port === 0) return undefined;
+    const w = this.portWord(slot, port);
+    if ((Atomics.load(this.s.mem32, w) & 0xff) === ECS_FREE) return undefined;
+    return {
+      serial: Atomics.load(this.s.mem32, w + WORD_SERIAL),
+      words: this.s.mem32,
+      index: w + WORD_SENDS,
+    };
   }
 
   private isValid(slot: number, port: number): boolean {
@@ -208,6 +274,7 @@ export class EventChannels {
       const port = this.freePort(slot);
       if (port < 0) return port;
       this.write(slot, port, { state: ECS_UNBOUND, vcpu: 0, remoteDom: rdom, remotePort: 0 });
+      this.stampSerial(slot, port);
       return port;
     } finally {
       this.unlock(slot);
@@ -233,6 +300,7 @@ export class EventChannels {
       const r = this.read(rslot, remotePort);
       if (r.state !== ECS_UNBOUND || r.remoteDom !== ldomid) return -EINVAL;
       this.write(lslot, lport, { state: ECS_INTERDOMAIN, vcpu: 0, remoteDom: rdom, remotePort });
+      this.stampSerial(lslot, lport);
       this.write(rslot, remotePort, {
         state: ECS_INTERDOMAIN,
         vcpu: r.vcpu,
@@ -262,6 +330,7 @@ export class EventChannels {
       const port = this.freePort(lslot);
       if (port < 0) return port;
       this.write(lslot, port, { state: ECS_VIRQ, vcpu, remoteDom: 0, remotePort: virq });
+      this.stampSerial(lslot, port);
       this.s.setField(lslot, DF_VIRQ_BASE + virq, port);
       return port;
     } finally {
@@ -277,6 +346,7 @@ export class EventChannels {
       const port = this.freePort(lslot);
       if (port < 0) return port;
       this.write(lslot, port, { state: ECS_IPI, vcpu, remoteDom: 0, remotePort: 0 });
+      this.stampSerial(lslot, port);
       return port;
     } finally {
       this.unlock(lslot);
@@ -307,6 +377,7 @@ export class EventChannels {
   // ---- EVTCHNOP_send ----
 
   send(lslot: number, ldomid: number, port: number): number {
+    this.lastSendFlow = 0;
     checkUint(port, 32, 'send.port');
     let target = -1;
     let tport = 0;
@@ -326,6 +397,7 @@ export class EventChannels {
           target = lslot;
           tport = port;
           tvcpu = p.vcpu;
+          this.lastSendFlow = this.countSend(lslot, port);
           break;
         case ECS_UNBOUND:
           return 0; // silently dropped
@@ -346,6 +418,7 @@ export class EventChannels {
         target = rslot;
         tport = remotePort;
         tvcpu = r.vcpu;
+        this.lastSendFlow = this.countSend(rslot, remotePort);
       } finally {
         this.unlock(rslot);
       }

@@ -11,7 +11,7 @@
 import { checkUint } from './args.js';
 import type { DomainConfig, DomainInfo, Domains } from './domain.js';
 import { EINVAL, ENOMEM, ENOSYS, EPERM, ESRCH, XenError } from './errno.js';
-import type { EventChannels, EvtchnStatus } from './event-channel.js';
+import type { EventChannels, EvtchnFlowCounter, EvtchnStatus } from './event-channel.js';
 import type {
   GnttabCopy,
   GnttabMapGrantRef,
@@ -398,6 +398,16 @@ export class Hypercalls {
 
   evtchnSend(port: number): number {
     return this.x.evtchn.send(this.self(), this.domid, port);
+  }
+
+  /** Trace instrumentation, not a hypercall: the flow id of this thread's last evtchnSend (0: none). */
+  evtchnLastSendFlow(): number {
+    return this.x.evtchn.lastSendFlow;
+  }
+
+  /** Trace instrumentation, not a hypercall: where Xen counts the sends delivered to one of our ports. */
+  evtchnFlowCounter(port: number): EvtchnFlowCounter | undefined {
+    return this.x.evtchn.flowCounter(this.self(), port);
   }
 
   evtchnClose(port: number): number {

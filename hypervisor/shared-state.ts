@@ -43,7 +43,9 @@ export const H_FREE_TOP = 7;
 export const H_NEXT_DOMID = 8;
 export const H_NEXT_TOKEN = 9;
 export const H_GLOBAL_VIRQ_BASE = 10; // NR_VIRQS words: domid bound to each global VIRQ, -1 none
-const HEADER_WORDS = H_GLOBAL_VIRQ_BASE + NR_VIRQS;
+/** Host-wide counter of event-channel port allocations: each gets a serial for trace flow ids. */
+export const H_NEXT_EVTCHN_SERIAL = H_GLOBAL_VIRQ_BASE + NR_VIRQS;
+const HEADER_WORDS = H_NEXT_EVTCHN_SERIAL + 1;
 
 // per-frame metadata regions (Int32 words)
 export const OWNER_FREE = -1;
@@ -87,10 +89,13 @@ export const DFL_PRIVILEGED = 1;
 export const DFL_SHUTDOWN = 2;
 export const DFL_BLOCKED = 4;
 
-/** Port-table frames per domain: 4096 ports / 512 entries of 8 bytes. */
-export const EVTCHN_ENTRY_SIZE = 8;
+/**
+ * Port-table frames per domain: 4096 ports / 256 entries of 16 bytes. Words 0-1 are the channel
+ * (event-channel.ts); words 2-3 the allocation serial and send count that trace flow ids derive from.
+ */
+export const EVTCHN_ENTRY_SIZE = 16;
 export const EVTCHN_PER_FRAME = PAGE_SIZE / EVTCHN_ENTRY_SIZE;
-export const MAX_EVTCHN_FRAMES = 8;
+export const MAX_EVTCHN_FRAMES = 16;
 
 let localTokens = 0;
 
