@@ -10,6 +10,7 @@
 import type { BlkfrontVersion } from '../../drivers/blkfront/info.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
+import { XenbusState } from '../../drivers/xenbus/state.js';
 import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot } from '../../hypervisor/layout.js';
 import type { DiskHandle } from '../guest/block-layer.js';
 import { GuestKernel } from '../guest/kernel.js';
@@ -37,6 +38,38 @@ const SHUTDOWN_REASONS: Record<string, number> = {
   crash: SHUTDOWN_crash,
 };
 
+/** xenbus_probe_frontend.c wait_for_devices: at most 30 s, polled every HZ/10, a warning each 5 s. */
+const DEVICE_WAIT_MAX_S = 30;
+const DEVICE_WAIT_POLL_MS = 100;
+
+/**
+ * Before init runs, the guest kernel waits for its frontend devices to connect (Linux's
+ * wait_for_devices: a device with a driver is connecting while its state is below Connected).
+ */
+async function waitForDevices(env: KernelContext['env'], guest: GuestKernel): Promise<void> {
+  const start = env.now();
+  let waited = 0;
+  let line = '';
+  const connecting = () =>
+    guest.bus.devices().filter((d) => d.driver !== undefined && d.state < XenbusState.Connected);
+  while (connecting().length > 0) {
+    if (env.now() - start >= (waited + 5) * 1000) {
+      if (waited === 0) line = 'xenbus_probe_frontend: Waiting for devices to initialise: ';
+      waited += 5;
+      line += `${DEVICE_WAIT_MAX_S - waited}s...`;
+      if (waited === DEVICE_WAIT_MAX_S) break;
+    }
+    await env.sleep(DEVICE_WAIT_POLL_MS, { what: 'frontend devices to connect (wait_for_devices)' });
+  }
+  if (line !== '') env.trace.log('xenbus', line);
+  for (const d of connecting()) {
+    env.trace.log(
+      'xenbus',
+      `xenbus_probe_frontend: Device with no driver or not connected: ${d.nodename} (state ${d.state})`,
+    );
+  }
+}
+
 export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
   const { env, hc } = k;
   const gnttab = new GrantTable(hc, { env });
@@ -61,6 +94,7 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
     // so xenstored's notifications raise this domain's upcall.
     events.bind(storePort, () => {});
     await guest.start();
+    await waitForDevices(env, guest);
   } else {
     events.attach(env);
   }

@@ -81,6 +81,7 @@ export function boot(ctx: DomainContext): DomainProgram {
     kernelUpcall = undefined;
     booting = false;
     slots.markHalted(slot);
+    bootedQ.wakeAll();
     if (env.haltDomain === undefined) throw new Error('machine: this engine cannot halt a domain');
     return env.haltDomain((t) => FIRMWARE_TASKS.includes(t.name));
   };
@@ -147,8 +148,16 @@ export function boot(ctx: DomainContext): DomainProgram {
       return { ...info, name: guest.name, booted: kernel !== undefined };
     },
   };
+  /** A boot was requested (the kick may still be on its way) or is running. */
+  const bootPending = (): boolean => booting || slots.info(slot).state === SLOT_BOOT;
   for (const m of SLOT_FORWARDED) {
     program[m] = async (...args: unknown[]) => {
+      // A guest's init runs once its kernel has booted (after xenbus waited for its devices).
+      if (kernel === undefined && bootPending()) {
+        await env.wait(bootedQ, () => kernel !== undefined || !bootPending(), {
+          what: `the kernel of ${guest.name} to finish booting`,
+        });
+      }
       const k = kernel;
       if (k === undefined) {
         throw new Error(
