@@ -12,8 +12,16 @@
  * Closing a port while its handler runs is safe (XSA-332): handlers are looked up at dispatch time,
  * so the running one finishes and no further call is made for that port. Handlers are synchronous;
  * one that starts asynchronous work owns that work's lifetime.
+ *
+ * Trace flows (with an env): notify() emits `evtchn-send` with the flow id Xen gave the send, and the
+ * upcall emits `evtchn-upcall` for a port, before its handler runs, with the ids of every send it
+ * delivers (several when sends coalesced into one pending bit). The ids come from the receiving
+ * port's delivered-send count in Xen's port table (hypervisor/event-channel.ts), read once per port
+ * handled, after its pending bit is cleared; an upcall that delivers no new send (the bind-time event,
+ * a VIRQ) emits nothing.
  */
-import type { Env } from '../emulator/runtime/engine.js';
+import type { Env, Tracer } from '../emulator/runtime/engine.js';
+import { evtchnFlowId } from '../hypervisor/event-channel.js';
 import type { Hypercalls } from '../hypervisor/hypercall.js';
 import {
   type SharedInfoLayout,
@@ -35,7 +43,17 @@ export type EventHypercalls = Pick<
   | 'evtchnSend'
   | 'evtchnClose'
   | 'evtchnUnmask'
->;
+> &
+  // Trace instrumentation; hand-made surfaces may leave it out (then nothing is traced).
+  Partial<Pick<Hypercalls, 'evtchnLastSendFlow' | 'evtchnFlowCounter'>>;
+
+export interface GuestEventsOptions {
+  /** Trace flows through this env (attach() sets it too). */
+  env?: Env;
+}
+
+/** Flow ids listed in one evtchn-upcall at most; a larger backlog is summarised by `unlisted`. */
+export const MAX_UPCALL_FLOWS = 1024;
 
 export class GuestEvents {
   private readonly hc: EventHypercalls;
@@ -49,9 +67,16 @@ export class GuestEvents {
   private readonly handlers = new Map<number, PortHandler>();
   private inUpcall = false;
   private upcallAgain = false;
+  private trace: Tracer | undefined;
+  /** Per port: where Xen counts the sends delivered to it (0: unknown), its serial, and the count seen. */
+  private readonly flowIndex: Int32Array;
+  private readonly flowSerial: Int32Array;
+  private readonly flowSeen: Int32Array;
+  private flowWords: Int32Array | undefined;
 
-  constructor(hc: EventHypercalls) {
+  constructor(hc: EventHypercalls, options: GuestEventsOptions = {}) {
     this.hc = hc;
+    this.trace = options.env?.trace;
     const info = hc.startInfo();
     this.layout = sharedInfoLayout(info.abi);
     this.nrPorts = info.nrEvtchns;
@@ -61,6 +86,9 @@ export class GuestEvents {
     this.pendingAt = this.layout.evtchnPendingOffset / 4;
     this.maskAt = this.layout.evtchnMaskOffset / 4;
     this.selAt = this.layout.pendingSelOffset / 4; // vcpu_info[0]
+    this.flowIndex = new Int32Array(this.nrPorts);
+    this.flowSerial = new Int32Array(this.nrPorts);
+    this.flowSeen = new Int32Array(this.nrPorts);
     // xen_evtchn_mask_all: every port starts masked; binding unmasks.
     for (let port = 0; port < this.nrPorts; port += 32)
       Atomics.store(this.u32, this.maskAt + (port >>> 5), -1);
@@ -68,6 +96,7 @@ export class GuestEvents {
 
   /** Run this domain's upcalls through the engine. */
   attach(env: Env): void {
+    this.trace ??= env.trace;
     env.onUpcall(() => {
       this.handleUpcall();
     });
@@ -86,7 +115,27 @@ export class GuestEvents {
     this.checkPort(port, 'bind');
     if (this.handlers.has(port)) throw new RangeError(`bind: port ${port} already has a handler`);
     this.handlers.set(port, handler);
+    this.learnFlowCounter(port);
     this.unmask(port);
+  }
+
+  /**
+   * Where Xen counts this port's delivered sends. A new allocation (new serial) starts from zero, so
+   * sends made before the handler was bound are delivered, and traced, by its first upcall; a port
+   * unbound and bound again keeps what it had seen.
+   */
+  private learnFlowCounter(port: number): void {
+    const c = this.hc.evtchnFlowCounter?.(port);
+    if (c === undefined) {
+      this.flowIndex[port] = 0;
+      return;
+    }
+    this.flowWords = c.words;
+    this.flowIndex[port] = c.index;
+    if (this.flowSerial[port] !== c.serial) {
+      this.flowSerial[port] = c.serial;
+      this.flowSeen[port] = 0;
+    }
   }
 
   /** Mask the port and drop its handler (a handler running now finishes; none runs after). */
@@ -134,7 +183,12 @@ export class GuestEvents {
 
   /** notify_remote_via_evtchn. */
   notify(port: number): number {
-    return this.hc.evtchnSend(port);
+    const rc = this.hc.evtchnSend(port);
+    if (rc === 0 && this.trace !== undefined && this.hc.evtchnLastSendFlow !== undefined) {
+      const flow = this.hc.evtchnLastSendFlow();
+      if (flow > 0) this.trace.emit('evtchn', 'evtchn-send', { port, flow });
+    }
+    return rc;
   }
 
   // ---------------- masking ----------------
@@ -212,6 +266,7 @@ export class GuestEvents {
             Atomics.and(this.u32, this.pendingAt + w, ~(1 << b));
             const handler = this.handlers.get(port);
             if (handler) {
+              if (this.trace !== undefined && this.flowIndex[port] !== 0) this.traceUpcall(port);
               handler(port);
               calls++;
             }
@@ -220,5 +275,26 @@ export class GuestEvents {
       }
     }
     return calls;
+  }
+
+  /** evtchn-upcall for the sends delivered since the last one this port handled (none: no event). */
+  private traceUpcall(port: number): void {
+    const count = Atomics.load(this.flowWords!, this.flowIndex[port]);
+    const seen = this.flowSeen[port];
+    const fresh = (count - seen) >>> 0;
+    if (fresh === 0) return;
+    this.flowSeen[port] = count;
+    const serial = this.flowSerial[port];
+    if (fresh === 1) {
+      this.trace!.emit('evtchn', 'evtchn-upcall', { port, flow: evtchnFlowId(serial, count) });
+      return;
+    }
+    const listed = Math.min(fresh, MAX_UPCALL_FLOWS);
+    const flows = new Array<number>(listed);
+    // The most recent sends are listed when the backlog is longer than the list.
+    for (let i = 0; i < listed; i++) flows[i] = evtchnFlowId(serial, count - listed + 1 + i);
+    const fields: Record<string, unknown> = { port, flows };
+    if (fresh > listed) fields.unlisted = fresh - listed;
+    this.trace!.emit('evtchn', 'evtchn-upcall', fields);
   }
 }
