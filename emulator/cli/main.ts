@@ -8,6 +8,7 @@ import { benchCommand } from './commands/bench.js';
 import { exploreCommandModule } from './commands/explore.js';
 import { runCommandModule } from './commands/run.js';
 import { scenariosCommandModule } from './commands/scenarios.js';
+import { shellCommandModule } from './commands/shell.js';
 import { traceCommandModule } from './commands/trace.js';
 import { xenstoredCommand } from './commands/xenstored.js';
 
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(runCommandModule)
     .command(exploreCommandModule)
     .command(scenariosCommandModule)
+    .command(shellCommandModule)
     .command(benchCommand)
     .command(traceCommandModule)
     .command(xenstoredCommand)
