@@ -49,6 +49,8 @@ export interface ExploreOptions {
   /** systematic and orderings: most runs. */
   maxRuns?: number;
   demo?: DemoSpec;
+  /** Work dir for the images (kept); default a temp dir removed at the end. */
+  workDir?: string;
   /** Keep each class representative's trace (tests compare it with a replay). */
   keepTraces?: boolean;
   /** After every run. */
@@ -83,6 +85,8 @@ export interface ExploreClass {
   representative: RunRef;
   /** The representative's failure lines, as `xenpv run` prints them. */
   failures: string[];
+  /** orderings: every ordering in the class, in the order run. */
+  orderings?: string[];
 }
 
 export interface ExploreReport {
@@ -121,7 +125,7 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
   positiveInt('--max-runs', options.maxRuns, 1);
   const seed = options.seed ?? s.seed ?? 1;
   const maxRuns = options.maxRuns ?? EXPLORE_DEFAULTS.maxRuns;
-  const workDir = mkdtempSync(join(tmpdir(), `xenpv-explore-${s.name}-`));
+  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), `xenpv-explore-${s.name}-`));
   const classes = new Map<string, ExploreClass>();
   let runs = 0;
   let failingRuns = 0;
@@ -141,9 +145,11 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
         count: 1,
         representative: ref,
         failures: r.failures,
+        ...(ref.ordering !== undefined ? { orderings: [ref.ordering] } : {}),
       });
     } else {
       have.count++;
+      if (ref.ordering !== undefined) have.orderings?.push(ref.ordering);
       const cur = have.representative;
       const shorter =
         ref.ordering === undefined &&
@@ -232,7 +238,7 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
       report.orderings = { groups, total: all, explored, exhausted: explored === all };
     }
   } finally {
-    rmSync(workDir, { recursive: true, force: true });
+    if (options.workDir === undefined) rmSync(workDir, { recursive: true, force: true });
   }
   const elapsedMs = performance.now() - started;
   const sorted = [...classes.values()].sort((a, b) => {

@@ -166,7 +166,7 @@ export async function exploreCommand(args: ExploreArgs, io: ExploreCommandIo): P
     },
   };
   const commands = report.classes.map((c, i) =>
-    c.cls.verdict === 'fail' || mode !== 'orderings' ? replayCommand(target, c, i).command : undefined,
+    c.cls.verdict === 'fail' ? replayCommand(target, c, i).command : undefined,
   );
   const lines = args.json
     ? [JSON.stringify(toJson(report, commands), null, 2)]
@@ -210,6 +210,7 @@ export function toJson(report: ExploreReport, commands: (string | undefined)[]):
         ...(c.representative.ordering !== undefined ? { ordering: c.representative.ordering } : {}),
       },
       failures: c.failures,
+      ...(c.orderings !== undefined ? { orderings: c.orderings } : {}),
       ...(commands[i] !== undefined ? { replay: commands[i] } : {}),
     })),
   };
@@ -243,8 +244,11 @@ function render(
     for (const st of k.cls.stalls) lines.push(`    stall: ${st}`);
     if (fail) for (const f of k.failures.slice(0, 5)) lines.push(c.red(`    - ${f}`));
     const ref = k.representative;
-    if (ref.ordering !== undefined) lines.push(`    ordering: ${ref.ordering}`);
-    else if (report.mode !== 'seeds')
+    if (ref.ordering !== undefined) {
+      lines.push(`    ordering: ${ref.ordering}`);
+      for (const o of (k.orderings ?? []).slice(1, 24)) lines.push(c.dim(`    also:     ${o}`));
+      if ((k.orderings?.length ?? 0) > 24) lines.push(c.dim(`    ... and ${k.orderings!.length - 24} more`));
+    } else if (report.mode !== 'seeds')
       lines.push(`    shortest: ${ref.preemptions} preemption(s), ${ref.choices.length} choice(s)`);
     else lines.push(`    shortest: seed ${ref.seed} (${ref.choices.length} choice(s))`);
     if (commands[i] !== undefined) lines.push(`    replay: ${commands[i]}`);
