@@ -4,6 +4,7 @@ import { shellCommand } from '../../emulator/cli/commands/shell.js';
 import { ddSummary, xenstoreLsLines, xenstoreValueText } from '../../emulator/cli/shell/engine-command.js';
 import { gntmapNames, gtfNames } from '../../emulator/cli/shell/grants.js';
 import { COMMANDS } from '../../emulator/cli/shell/help.js';
+import { completeCommand } from '../../emulator/cli/shell/repl.js';
 
 class Capture extends Writable {
   text = '';
@@ -215,6 +216,12 @@ describe('shell formatting', () => {
       ]),
     ).toEqual(['b = "1"', ' c = "say \\"hi\\"\\x0a"']);
     expect(xenstoreValueText('\\')).toBe('\\\\');
+  });
+
+  it('completes the command word only', () => {
+    expect(completeCommand('xenstore-r')).toEqual([['xenstore-read', 'xenstore-rm'], 'xenstore-r']);
+    expect(completeCommand('hist')).toEqual([['history'], 'hist']);
+    expect(completeCommand('xl li')).toEqual([[], 'xl li']);
   });
 
   it('dd summary uses decimal and binary sizes and the virtual time', () => {

@@ -5,6 +5,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { ALIASES, COMMANDS } from './help.js';
 import type { ShellSession } from './session.js';
 
 export interface ReplIo {
@@ -28,6 +29,7 @@ export async function runRepl(session: ShellSession, io: ReplIo, options: ReplOp
     terminal: io.tty,
     prompt: options.prompt ?? 'xenpv> ',
     historySize: 1000,
+    ...(io.tty ? { completer: completeCommand } : {}),
   });
   const print = (stream: Writable, lines: readonly string[]) => {
     for (const l of lines) stream.write(`${l}\n`);
@@ -63,4 +65,13 @@ export async function runRepl(session: ShellSession, io: ReplIo, options: ReplOp
   }
   if (io.tty) io.output.write('\n');
   return failed > 0 && !options.keepGoing ? 1 : 0;
+}
+
+/** Tab completion of the command word. */
+export function completeCommand(line: string): [string[], string] {
+  if (/\s/.test(line.trimStart())) return [[], line];
+  const word = line.trimStart();
+  const names = [...Object.keys(COMMANDS), ...Object.keys(ALIASES)].sort();
+  const hits = names.filter((n) => n.startsWith(word));
+  return [hits.length > 0 ? hits : names, word];
 }
