@@ -181,8 +181,11 @@ async function execute(
       )) as CommandResult;
       rec.stdout = [...r.stdout, ...r.stderr];
       rec.exitCode = r.exitCode;
-      if (r.exitCode !== 0)
-        return `exit code ${r.exitCode}${r.stderr.length ? `: ${r.stderr.join(' / ')}` : ''}`;
+      if (r.exitCode !== 0) {
+        // One output stream per process: the last line printed is what says why.
+        const why = r.stderr.length ? r.stderr.join(' / ') : r.stdout.at(-1);
+        return `exit code ${r.exitCode}${why ? `: ${why}` : ''}`;
+      }
       return undefined;
     }
     case 'guest':

@@ -57,17 +57,22 @@ describe('runScenario', () => {
     expect(r.steps[3].end - r.steps[3].start).toBe(2000);
   });
 
-  test('steps of components not written yet fail with their not-implemented message', async () => {
+  test("an xl step runs the real xl in dom0: a config that does not exist fails with xl's words", async () => {
     const s = scenario({
-      name: 'xl-missing',
-      description: 'xl is not there yet',
+      name: 'xl-missing-config',
+      description: 'xl create of a file the machine did not write',
       domains: [{ name: 'vm' }],
       steps: [{ xl: 'create vm.cfg' }],
     });
     const r = await runScenario(s, { engine: 'sim', seed: 1 });
     expect(r.verdict).toBe('fail');
-    expect(r.failures[0]).toMatch(
-      /^step steps\[0\] \(xl create vm.cfg\) failed: not implemented: xl create vm.cfg/,
+    expect(r.steps[0]).toMatchObject({
+      status: 'failed',
+      exitCode: 1,
+      stdout: ['Parsing config from vm.cfg', 'Failed to read config file: vm.cfg: No such file or directory'],
+    });
+    expect(r.failures[0]).toBe(
+      'step steps[0] (xl create vm.cfg) failed: exit code 1: Failed to read config file: vm.cfg: No such file or directory',
     );
   });
 });
