@@ -2,11 +2,14 @@
  * The xenbus client: xenstore requests as a Linux kernel makes them (drivers/xen/xenbus/xenbus_xs.c),
  * over any transport. Each request gets a fresh req_id and blocks its task with a declared wait until
  * the reply with that req_id arrives; replies may come in any order. XS_ERROR replies become
- * XenstoreError carrying the wire name. Watch events are handed to the domain's xenwatch.
+ * XenstoreError carrying the wire name. Watch events are handed to the domain's xenwatch, each with
+ * the trace flow id of its watch-fire in xenstored (the count of WATCH_EVENTs on this stream,
+ * watch-flow.ts).
  */
 import type { Env, Mutex, WaitQueue } from '../../emulator/runtime/engine.js';
 import { isXenstoreError, XenstoreError } from './errors.js';
 import type { XsTransport } from './transport.js';
+import { attachWithWatchStream, watchFlowId, watchFlowKey } from './watch-flow.js';
 import { type WatchCallback, type WatchOptions, XenbusWatch, type Xenwatch } from './xenwatch.js';
 import {
   encodeMessage,
@@ -51,6 +54,10 @@ export class XenbusClient {
   private readonly comp: string;
   /** Watch events that named no registered token (unwatched meanwhile). */
   droppedWatchEvents = 0;
+  /** WATCH_EVENTs the transport delivered, malformed or unwatched ones included (the daemon counts them). */
+  private watchEventsReceived = 0;
+  /** This stream's flow key: the domain's ring, or the direct stream xenstored numbered at attach. */
+  private readonly watchFlowKey: number;
 
   constructor(
     private readonly env: Env,
@@ -60,10 +67,13 @@ export class XenbusClient {
     this.comp = options.component ?? 'xenbus';
     this.replies = env.waitQueue('xenstore replies');
     this.writeLock = env.mutex('xenstore request write');
-    transport.attach(
-      (m) => this.onMessage(m),
-      (e) => this.onFailure(e),
+    const stream = attachWithWatchStream(() =>
+      transport.attach(
+        (m) => this.onMessage(m),
+        (e) => this.onFailure(e),
+      ),
     );
+    this.watchFlowKey = watchFlowKey(env.domid, stream);
   }
 
   get xenwatch(): Xenwatch | undefined {
@@ -313,6 +323,7 @@ export class XenbusClient {
 
   private onMessage(m: XsMessage): void {
     if (m.type === XsType.WATCH_EVENT) {
+      const flow = watchFlowId(this.watchFlowKey, ++this.watchEventsReceived);
       // Byte strings: a token comes back exactly as sent, whatever its bytes.
       const [path, token] = splitReplyStrings(m.payload, latin1String);
       if (path === undefined || token === undefined) {
@@ -324,7 +335,7 @@ export class XenbusClient {
         this.droppedWatchEvents++;
         return;
       }
-      this.options.xenwatch.queueEvent(w, path, token);
+      this.options.xenwatch.queueEvent(w, path, token, flow);
       return;
     }
     const p = this.pending.get(m.reqId);

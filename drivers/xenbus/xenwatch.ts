@@ -8,6 +8,9 @@
  * pending events (nr_pending); `willHandle` may refuse an event (xenbus_backend refuses while one is
  * pending) and, beyond Linux, every watch has a bound on pending events past which events are discarded
  * with a log line. Handlers re-read the node, so a dropped duplicate loses nothing.
+ *
+ * An event queued with a trace flow id emits `watch-callback` (component "xenwatch") right before its
+ * callback runs, ending the flow xenstored's `watch-fire` started.
  */
 import type { Env, Mutex, Task, WaitQueue } from '../../emulator/runtime/engine.js';
 
@@ -42,6 +45,8 @@ interface WatchEvent {
   readonly watch: XenbusWatch;
   readonly path: string;
   readonly token: string;
+  /** Trace flow id of the WATCH_EVENT (drivers/xenbus/watch-flow.ts), when it came from xenstored. */
+  readonly flow: number | undefined;
 }
 
 export interface XenwatchOptions {
@@ -114,7 +119,7 @@ export class Xenwatch {
    * Queue an event for `watch` (xs_watch_msg). Returns false when it was dropped: the watch is gone,
    * its willHandle refused, or its pending bound is reached.
    */
-  queueEvent(watch: XenbusWatch, path: string, token: string): boolean {
+  queueEvent(watch: XenbusWatch, path: string, token: string, flow?: number): boolean {
     if (!watch.active) return false;
     if (watch.options.willHandle && !watch.options.willHandle(watch, path, token)) return false;
     const limit = watch.options.maxPending ?? this.maxPendingPerWatch;
@@ -129,7 +134,7 @@ export class Xenwatch {
       this.discardedTotal++;
       return false;
     }
-    this.events.push({ watch, path, token });
+    this.events.push({ watch, path, token, flow });
     watch.nrPending++;
     this.queue.wakeAll();
     return true;
@@ -168,6 +173,13 @@ export class Xenwatch {
       if (ev) {
         ev.watch.nrPending--;
         this.runningEvent = ev;
+        if (ev.flow !== undefined) {
+          this.env.trace.emit('xenwatch', 'watch-callback', {
+            path: ev.path,
+            token: ev.token,
+            flow: ev.flow,
+          });
+        }
         try {
           await ev.watch.callback(ev.path, ev.token);
         } catch (e) {

@@ -5,6 +5,8 @@
  *
  * Behaviour follows tools/xenstored/{core,domain,transaction,watch}.c; where we simplify, a comment says so.
  */
+
+import { claimWatchStream, watchFlowId, watchFlowKey } from '../../drivers/xenbus/watch-flow.js';
 import {
   concatBytes,
   latin1Bytes,
@@ -12,6 +14,7 @@ import {
   nulStrings,
   splitNulStrings,
   XENSTORE_PAYLOAD_MAX,
+  XS_HEADER_SIZE,
   type XsMessage,
   XsType,
   xsTypeName,
@@ -49,6 +52,11 @@ export interface XenstoreDaemonOptions {
   onRelease?: (domid: number) => void;
   /** Domains other than dom0 whose connections are privileged (xenstored --priv-domid). */
   privilegedDomids?: readonly number[];
+  /**
+   * Trace sink for `watch-fire` (component "xenstored"), one per WATCH_EVENT a connection's transport
+   * accepts, with the flow id the watcher's xenwatch repeats (drivers/xenbus/watch-flow.ts).
+   */
+  tracer?: { emit(comp: string, kind: string, fields?: Record<string, unknown>): void };
 }
 
 interface DomainRecord {
@@ -78,6 +86,8 @@ export class XenstoreDaemon implements ConnectionHost {
   private readonly domains = new Map<number, DomainRecord>();
   private readonly connections: XenstoreConnection[] = [];
   private nextConnId = 1;
+  /** WATCH_EVENTs accepted by each domain's ring stream (watch-flow.ts), until the domain is released. */
+  private readonly ringWatchEvents = new Map<number, number>();
   private logEnabled = true;
   private readonly privilegedDomids: ReadonlySet<number>;
   private readonly opsEnv: NodeOpsEnv;
@@ -128,10 +138,43 @@ export class XenstoreDaemon implements ConnectionHost {
 
   connect(options: ConnectOptions): XenstoreConnection {
     const privileged = options.privileged === true || this.privilegedDomids.has(options.domid);
-    const conn = new XenstoreConnection(this, this.nextConnId++, { ...options, privileged });
+    const id = this.nextConnId++;
+    const send = this.watchFireTracing(options.domid, claimWatchStream(id), options.send);
+    const conn = new XenstoreConnection(this, id, { ...options, privileged, send });
     this.findOrAllocDomain(options.domid);
     this.connections.push(conn);
     return conn;
+  }
+
+  /**
+   * Wrap a connection's send so each WATCH_EVENT its transport accepts is traced as `watch-fire` with
+   * the stream's next flow id. Counted on acceptance: a refused message is offered again later.
+   */
+  private watchFireTracing(
+    domid: number,
+    stream: number,
+    send: ConnectOptions['send'],
+  ): ConnectOptions['send'] {
+    const tracer = this.options.tracer;
+    if (tracer === undefined) return send;
+    const key = watchFlowKey(domid, stream);
+    let sent = 0;
+    return (msg) => {
+      const accepted = send(msg);
+      if (accepted === false || msg.length < XS_HEADER_SIZE) return accepted;
+      const type = msg[0] | (msg[1] << 8) | (msg[2] << 16) | (msg[3] << 24);
+      if (type !== XsType.WATCH_EVENT) return accepted;
+      let n: number;
+      if (stream === 0) {
+        n = (this.ringWatchEvents.get(domid) ?? 0) + 1;
+        this.ringWatchEvents.set(domid, n);
+      } else {
+        n = ++sent;
+      }
+      const [path = '', token = ''] = splitNulStrings(msg.subarray(XS_HEADER_SIZE)).strings;
+      tracer.emit('xenstored', 'watch-fire', { path, token, flow: watchFlowId(key, n), watcher: domid });
+      return accepted;
+    };
   }
 
   /** Drop a connection: its watches and transactions go with it. */
@@ -211,6 +254,8 @@ export class XenstoreDaemon implements ConnectionHost {
     }
     this.removeOwnedNodes(domid);
     this.domains.delete(domid);
+    // A later domain with this domid is a new guest whose ring client counts from zero.
+    this.ringWatchEvents.delete(domid);
     this.log(`domain ${domid} released`);
     this.options.onRelease?.(domid);
     this.fireSpecial('@releaseDomain');
