@@ -4,12 +4,12 @@
  * watched by the guest kernel, which closes its frontends and powers off).
  */
 import { describe, expect, test } from 'vitest';
-import { scenario } from '../../emulator/scenario/load.js';
+import { type ScenarioInput, scenario } from '../../emulator/scenario/load.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 
 const DISK = 'format=raw, vdev=xvda, access=rw, backendtype=tap, target=disk.img';
 
-function lifecycle(libxl: string, steps: unknown[], expect: Record<string, unknown> = {}) {
+function lifecycle(libxl: string, steps: ScenarioInput['steps'], expect: Record<string, unknown> = {}) {
   return scenario({
     name: 'lifecycle',
     description: 'one guest with a tap disk',
