@@ -6,6 +6,7 @@
 import { evtchnCases } from './evtchn.js';
 import { grantMapCases } from './grant-map.js';
 import { type BenchCase, type Figure, formatTable, runCases } from './harness.js';
+import { lifecycleCases } from './lifecycle.js';
 import { measureTransportLimit } from './transport-limit.js';
 import { xenstoreCases } from './xenstore.js';
 
@@ -17,6 +18,7 @@ export function benchCases(): BenchCase[] {
     ...evtchnCases(TRANSPORT_LIMIT),
     ...grantMapCases(TRANSPORT_LIMIT),
     ...xenstoreCases(TRANSPORT_LIMIT),
+    ...lifecycleCases(),
   ];
 }
 
