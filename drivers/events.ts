@@ -13,7 +13,8 @@
  * so the running one finishes and no further call is made for that port. Handlers are synchronous;
  * one that starts asynchronous work owns that work's lifetime.
  *
- * Trace flows (with an env): notify() emits `evtchn-send` with the flow id Xen gave the send, and the
+ * Trace flows (with an env): notify() emits `evtchn-send` with the flow id Xen will give the send
+ * (emitted just before it, so in the threads engine the peer's upcall never precedes it), and the
  * upcall emits `evtchn-upcall` for a port, before its handler runs, with the ids of every send it
  * delivers (several when sends coalesced into one pending bit). The ids come from the receiving
  * port's delivered-send count in Xen's port table (hypervisor/event-channel.ts), read once per port
@@ -45,7 +46,7 @@ export type EventHypercalls = Pick<
   | 'evtchnUnmask'
 > &
   // Trace instrumentation; hand-made surfaces may leave it out (then nothing is traced).
-  Partial<Pick<Hypercalls, 'evtchnLastSendFlow' | 'evtchnFlowCounter'>>;
+  Partial<Pick<Hypercalls, 'evtchnNextSendFlow' | 'evtchnFlowCounter'>>;
 
 export interface GuestEventsOptions {
   /** Trace flows through this env (attach() sets it too). */
@@ -183,12 +184,12 @@ export class GuestEvents {
 
   /** notify_remote_via_evtchn. */
   notify(port: number): number {
-    const rc = this.hc.evtchnSend(port);
-    if (rc === 0 && this.trace !== undefined && this.hc.evtchnLastSendFlow !== undefined) {
-      const flow = this.hc.evtchnLastSendFlow();
+    // Traced before the send: once it is made, the peer may take its upcall (and trace it) at once.
+    if (this.trace !== undefined && this.hc.evtchnNextSendFlow !== undefined) {
+      const flow = this.hc.evtchnNextSendFlow(port);
       if (flow > 0) this.trace.emit('evtchn', 'evtchn-send', { port, flow });
     }
-    return rc;
+    return this.hc.evtchnSend(port);
   }
 
   // ---------------- masking ----------------

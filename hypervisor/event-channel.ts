@@ -17,7 +17,8 @@
  * delivered to it (one Atomics.add, before the pending bit is set); a send's flow id is
  * serial * 2^30 + count. The receiver reads the count after clearing the pending bit and owns every
  * number it has not seen: sends whose count it read are delivered by the handler it is about to run,
- * and a later send sets the bit again, so it is answered by a later upcall.
+ * and a later send sets the bit again, so it is answered by a later upcall. The sender learns the id
+ * beforehand (nextSendFlow) so that it can trace the send before the receiver can see it.
  */
 import { checkUint } from './args.js';
 import { EEXIST, EINVAL, ENOENT, ENOSPC, EPERM, ESRCH } from './errno.js';
@@ -156,6 +157,33 @@ export class EventChannels {
     const w = this.portWord(slot, port);
     const count = Atomics.add(this.s.mem32, w + WORD_SENDS, 1) + 1;
     return evtchnFlowId(Atomics.load(this.s.mem32, w + WORD_SERIAL), count);
+  }
+
+  /**
+   * The flow id the next EVTCHNOP_send on `port` will get, or 0 when it would be dropped or fail. The
+   * sender traces its send before making it, so the receiver's upcall can never be traced first; only
+   * the port's own domain sends on it, so nothing else moves the count in between. Lock-free reads:
+   * a binding changed meanwhile by the peer makes the send drop, and the traced id go unanswered.
+   */
+  nextSendFlow(lslot: number, ldomid: number, port: number): number {
+    if (!this.isValid(lslot, port)) return 0;
+    const p = this.read(lslot, port);
+    let slot = lslot;
+    let tport = port;
+    if (p.state === ECS_INTERDOMAIN) {
+      slot = p.remoteDom === ldomid ? lslot : this.slotOfLive(p.remoteDom);
+      if (slot < 0 || !this.isValid(slot, p.remotePort)) return 0;
+      const r = this.read(slot, p.remotePort);
+      if (r.state !== ECS_INTERDOMAIN || r.remoteDom !== ldomid || r.remotePort !== port) return 0;
+      tport = p.remotePort;
+    } else if (p.state !== ECS_IPI) {
+      return 0;
+    }
+    const w = this.portWord(slot, tport);
+    return evtchnFlowId(
+      Atomics.load(this.s.mem32, w + WORD_SERIAL),
+      Atomics.load(this.s.mem32, w + WORD_SENDS) + 1,
+    );
   }
 
   /** The delivered-send counter of one of `slot`'s ports, or undefined for a port that is not in use. */

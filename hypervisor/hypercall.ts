@@ -405,6 +405,11 @@ export class Hypercalls {
     return this.x.evtchn.lastSendFlow;
   }
 
+  /** Trace instrumentation, not a hypercall: the flow id the next evtchnSend(port) will get (0: none). */
+  evtchnNextSendFlow(port: number): number {
+    return this.x.evtchn.nextSendFlow(this.self(), this.domid, port);
+  }
+
   /** Trace instrumentation, not a hypercall: where Xen counts the sends delivered to one of our ports. */
   evtchnFlowCounter(port: number): EvtchnFlowCounter | undefined {
     return this.x.evtchn.flowCounter(this.self(), port);

@@ -61,6 +61,33 @@ describe('event-channel send flow ids', () => {
     expect(g.hc.evtchnLastSendFlow()).toBe(0);
   });
 
+  it('nextSendFlow predicts the id the next send gets, and 0 where the send would not be delivered', () => {
+    const host = makeHost();
+    const g = host.guest();
+    const gport = g.hc.evtchnAllocUnbound(0);
+    expect(g.hc.evtchnNextSendFlow(gport)).toBe(0); // unbound: dropped
+    const dport = host.d0.evtchnBindInterdomain(g.domid, gport);
+    for (let i = 0; i < 3; i++) {
+      const predicted = host.d0.evtchnNextSendFlow(dport);
+      expect(predicted).toBeGreaterThan(0);
+      host.d0.evtchnSend(dport);
+      expect(host.d0.evtchnLastSendFlow()).toBe(predicted);
+    }
+    const back = g.hc.evtchnNextSendFlow(gport);
+    g.hc.evtchnSend(gport);
+    expect(g.hc.evtchnLastSendFlow()).toBe(back);
+    const ipi = g.hc.evtchnBindIpi(0);
+    const ipiFlow = g.hc.evtchnNextSendFlow(ipi);
+    g.hc.evtchnSend(ipi);
+    expect(g.hc.evtchnLastSendFlow()).toBe(ipiFlow);
+    expect(g.hc.evtchnNextSendFlow(g.hc.evtchnBindVirq(0))).toBe(0);
+    expect(g.hc.evtchnNextSendFlow(200)).toBe(0); // free
+    expect(g.hc.evtchnNextSendFlow(1 << 20)).toBe(0); // out of range
+    // The peer closed its end: our port is unbound again and a send would drop.
+    expect(host.d0.evtchnClose(dport)).toBe(0);
+    expect(g.hc.evtchnNextSendFlow(gport)).toBe(0);
+  });
+
   it('an IPI counts on the sending port itself', () => {
     const host = makeHost();
     const g = host.guest();
