@@ -20,6 +20,8 @@ export interface TimelineOptions {
 const VERBOSE_ONLY = new Set([
   'evtchn-send',
   'evtchn-upcall',
+  'watch-fire',
+  'watch-callback',
   'ring-push',
   'ring-consume',
   'grant-map',
