@@ -54,6 +54,8 @@ export interface RunScenarioResult {
   domainNames: Record<number, string>;
   endTime: Millis;
   choices?: number[];
+  /** sim: how many tasks were runnable at each recorded choice (explore --systematic uses it). */
+  choiceWidths?: number[];
   workDir: string;
   engine: EngineKind;
   seed?: number;
@@ -188,6 +190,7 @@ export async function runScenario(
     domainNames,
     endTime: result.endTime,
     ...(result.choices ? { choices: result.choices } : {}),
+    ...(result.choiceWidths ? { choiceWidths: result.choiceWidths } : {}),
     workDir,
     engine,
     ...(engine === 'sim' ? { seed } : {}),

@@ -3,7 +3,7 @@
  * XenbusState changes and stalls highlighted. Pure: events in, lines out.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { StallReport, TraceEvent } from '../runtime/engine.js';
+import type { StallLink, StallReport, TraceEvent } from '../runtime/engine.js';
 import { xenbusStateLabel } from './vocabulary.js';
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
@@ -61,6 +61,16 @@ function stateName(value: unknown): string {
   return xenbusStateLabel(typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value);
 }
 
+/** One line for a stall event: who is stuck on what, how long the chain is, and what will break it. */
+function stallSummary(f: Record<string, unknown>): string {
+  const chain = (f.chain as StallLink[] | undefined) ?? [];
+  const head = chain[0] ? `${chain[0].holder} waits for ${chain[0].waitsFor}` : 'no chain';
+  const shape = `${chain.length} link${chain.length === 1 ? '' : 's'}${f.cycle ? ', a cycle' : ''}`;
+  const by = f.brokenBy as StallReport['brokenBy'];
+  const end = by ? `; broken by ${by.timer} at ${formatSeconds(by.at).trim()}s` : '; no timer breaks it';
+  return `${head} (${shape})${end}`;
+}
+
 /** The words of one event, without time or domain columns. */
 export function describeEvent(e: TraceEvent): string {
   const f = e.fields ?? {};
@@ -73,9 +83,9 @@ export function describeEvent(e: TraceEvent): string {
       return `state ${stateName(f.from)} -> ${stateName(f.to)}${rest ? `  ${rest}` : ''}`;
     }
     case 'stall':
-      return `STALL: ${f.summary ?? ''}`;
+      return `STALL: ${stallSummary(f)}`;
     case 'stall-end':
-      return `stall ends: ${f.summary ?? ''}`;
+      return `stall ends (${f.by ?? '?'}) after ${formatSeconds(Number(f.duration ?? 0)).trim()}s`;
     default: {
       const rest = fieldText(f, new Set());
       return rest ? `${e.kind}  ${rest}` : e.kind;
