@@ -56,7 +56,7 @@ export class GuestKernel {
     this.env = o.env;
     this.hc = o.hc;
     this.gnttab = o.gnttab ?? new GrantTable(o.hc, { env: o.env });
-    this.events = o.events ?? new GuestEvents(o.hc);
+    this.events = o.events ?? new GuestEvents(o.hc, { env: o.env });
     this.memory = new GuestMemory(o.hc);
     this.blocks = new BlockLayer(o.env, new KernelWaits(o.env));
     this.xsRing = new XsRingClientTransport(o.env, {

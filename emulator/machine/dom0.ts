@@ -67,7 +67,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   // The kernel and its drivers.
   const kernel = new Kernel(env);
   const gt = new GrantTable(hc, { env });
-  const events = new GuestEvents(hc);
+  const events = new GuestEvents(hc, { env });
   const blktap = installBlktap(kernel, {
     destroySemantics: machine.versions.blktapKernel as '2010-06' | '2010-08',
   });
@@ -76,6 +76,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   let ring: XenstoredRingTransport | undefined;
   const storeChannels = new Map<number, { handle: number; port: number }>();
   const daemon = new XenstoreDaemon({
+    tracer: env.trace,
     logger: (line) => env.trace.log('xenstored', line),
     domainExists: (domid) => domid === 0 || hv.domainInfo(domid) !== undefined,
     // INTRODUCE(domid, mfn, port): map the ring through the reserved grant (GNTTAB_RESERVED_XENSTORE,

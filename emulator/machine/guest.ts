@@ -73,7 +73,7 @@ async function waitForDevices(env: KernelContext['env'], guest: GuestKernel): Pr
 export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
   const { env, hc } = k;
   const gnttab = new GrantTable(hc, { env });
-  const events = new GuestEvents(hc);
+  const events = new GuestEvents(hc, { env });
   env.trace.log('kernel', `Booting paravirtualized kernel on Xen as d${k.domid} (${k.name})`);
   let guest: GuestKernel | undefined;
   if (k.store.mfn > 0) {
