@@ -35,6 +35,12 @@ export interface RunFacts {
   steps: StepRecord[];
 }
 
+/** A `tap-ctl-list` row: exact text, or `/source/flags` for a whole-row regular expression (image paths). */
+export function tapCtlRowMatches(want: string, row: string): boolean {
+  const re = /^\/(.+)\/([imsu]*)$/s.exec(want);
+  return re === null ? row === want : new RegExp(`^(?:${re[1]})$`, re[2]).test(row);
+}
+
 export function matchText(m: TextMatcher, text: string): boolean {
   if (m.kind === 'substring') return text.includes(m.text);
   return new RegExp(m.source, m.flags).test(text);
@@ -99,7 +105,7 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
     const ok =
       got !== undefined &&
       got.length === e.tapCtlList.length &&
-      got.every((row, i) => row === e.tapCtlList![i]);
+      got.every((row, i) => tapCtlRowMatches(e.tapCtlList![i]!, row));
     add(
       'expect.tap-ctl-list',
       ok,

@@ -294,7 +294,7 @@ export interface DataExpectation {
 export interface Expectations {
   stall?: StallExpectation;
   deadlock?: boolean;
-  /** Exact `tap-ctl list` rows (piped format) at the end. */
+  /** `tap-ctl list` rows (piped format) at the end: exact text, or `/regex/` matching a whole row. */
   tapCtlList?: string[];
   xenstoreAbsent?: string[];
   /** path -> value. */
