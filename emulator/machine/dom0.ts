@@ -137,7 +137,19 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     bus,
     version: machine.versions.blkback as BlkbackVersion,
     holders: ctx.holders,
+    ...machine.blkback,
   });
+  // Block devices the host has before any guest (losetup'd images, RAM disks): `phy` targets.
+  for (const [minor, d] of (machine.blockDevices ?? []).entries()) {
+    const disk = kernel.createImageDisk({
+      name: d.name,
+      minor,
+      backing: d.backing,
+      ...(d.readOnly === undefined ? {} : { readOnly: d.readOnly }),
+      ...(d.latencyMs === undefined ? {} : { latencyMs: d.latencyMs }),
+    });
+    kernel.ns.mknod(`/dev/${d.name}`, 'blk', disk.bdev.major, disk.bdev.minor);
+  }
   // Driver init needs a task (xenbus requests lock); methods wait for it (see `ready`).
   let initDone = false;
   const initQ = env.waitQueue('dom0 driver init');

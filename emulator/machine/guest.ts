@@ -88,7 +88,7 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
         notify: () => events.notify(storePort),
         server: k.holders.ref('dom0/xenstored'),
       },
-      blkfront: { version: k.versions.blkfront as BlkfrontVersion },
+      blkfront: { ...k.blkfront, version: k.versions.blkfront as BlkfrontVersion },
     });
     // The store port is the guest's own end (allocated unbound for dom0 by the builder): unmask it
     // so xenstored's notifications raise this domain's upcall.

@@ -6,7 +6,7 @@
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import type { Hypervisor } from '../../hypervisor/hypervisor.js';
 import type { Env, HolderDirectory, UpcallKicker } from '../runtime/engine.js';
-import type { MachineVersions } from './config.js';
+import type { MachineBlkfrontParams, MachineVersions } from './config.js';
 import type { BootStore } from './slot-table.js';
 
 export interface KernelContext {
@@ -21,6 +21,8 @@ export interface KernelContext {
   kicker: UpcallKicker;
   holders: HolderDirectory;
   versions: MachineVersions;
+  /** blkfront module parameters of this guest (machine config `guests[].blkfront`). */
+  blkfront?: MachineBlkfrontParams;
   /** The start_info store fields (mfn 0: no xenstore ring). */
   store: BootStore;
 }

@@ -119,6 +119,7 @@ export function boot(ctx: DomainContext): DomainProgram {
             kicker,
             holders: ctx.holders,
             versions: cfg.machine.versions,
+            ...(guest.blkfront ? { blkfront: guest.blkfront } : {}),
             store: info.store,
           });
           if (gen !== generation) return;
