@@ -46,7 +46,7 @@ export type EventHypercalls = Pick<
   | 'evtchnUnmask'
 > &
   // Trace instrumentation; hand-made surfaces may leave it out (then nothing is traced).
-  Partial<Pick<Hypercalls, 'evtchnNextSendFlow' | 'evtchnFlowCounter'>>;
+  Partial<Pick<Hypercalls, 'evtchnNextSendFlow' | 'evtchnFlowCounter' | 'evtchnLastSendLost'>>;
 
 export interface GuestEventsOptions {
   /** Trace flows through this env (attach() sets it too). */
@@ -189,7 +189,18 @@ export class GuestEvents {
       const flow = this.hc.evtchnNextSendFlow(port);
       if (flow > 0) this.trace.emit('evtchn', 'evtchn-send', { port, flow });
     }
-    return this.hc.evtchnSend(port);
+    const rc = this.hc.evtchnSend(port);
+    // A scenario's lose-event fault swallowed it in Xen's send path: say so (the sender cannot tell).
+    const lost = this.trace === undefined ? undefined : this.hc.evtchnLastSendLost?.();
+    if (lost !== undefined) {
+      this.trace!.emit('evtchn', 'fault', {
+        fault: 'lose-event',
+        port,
+        to: lost.domid,
+        remotePort: lost.port,
+      });
+    }
+    return rc;
   }
 
   // ---------------- masking ----------------

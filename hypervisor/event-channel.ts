@@ -22,6 +22,7 @@
  */
 import { checkUint } from './args.js';
 import { EEXIST, EINVAL, ENOENT, ENOSPC, EPERM, ESRCH } from './errno.js';
+import type { EvtchnLossTable } from './evtchn-loss.js';
 import {
   DOMID_SELF,
   DOMID_XEN,
@@ -113,6 +114,10 @@ export class EventChannels {
    * Read right after the call (trace instrumentation; one thread never interleaves two sends).
    */
   lastSendFlow = 0;
+  /** This thread's last EVTCHNOP_send was swallowed by an armed loss fault: the target it would reach. */
+  lastSendLost: { domid: number; port: number } | undefined;
+  /** Fault hook (evtchn-loss.ts): armed drops of notifications, shared by every worker. */
+  loss: EvtchnLossTable | undefined;
 
   constructor(
     private readonly s: SharedState,
@@ -179,6 +184,8 @@ export class EventChannels {
     } else if (p.state !== ECS_IPI) {
       return 0;
     }
+    // A send the loss fault will swallow gets no flow id: the receiver never answers it.
+    if (this.loss !== undefined && this.loss.pending(this.s.field(slot, DF_DOMID), tport) > 0) return 0;
     const w = this.portWord(slot, tport);
     return evtchnFlowId(
       Atomics.load(this.s.mem32, w + WORD_SERIAL),
@@ -404,8 +411,16 @@ export class EventChannels {
 
   // ---- EVTCHNOP_send ----
 
+  /** The loss fault takes this send: it is dropped before the pending bit (and the flow count) moves. */
+  private lose(domid: number, port: number): boolean {
+    if (this.loss === undefined || !this.loss.consume(domid, port)) return false;
+    this.lastSendLost = { domid, port };
+    return true;
+  }
+
   send(lslot: number, ldomid: number, port: number): number {
     this.lastSendFlow = 0;
+    this.lastSendLost = undefined;
     checkUint(port, 32, 'send.port');
     let target = -1;
     let tport = 0;
@@ -422,6 +437,7 @@ export class EventChannels {
           remotePort = p.remotePort;
           break;
         case ECS_IPI:
+          if (this.lose(ldomid, port)) return 0;
           target = lslot;
           tport = port;
           tvcpu = p.vcpu;
@@ -443,6 +459,7 @@ export class EventChannels {
       try {
         const r = this.read(rslot, remotePort);
         if (r.state !== ECS_INTERDOMAIN || r.remoteDom !== ldomid || r.remotePort !== port) return 0;
+        if (this.lose(remoteDom, remotePort)) return 0;
         target = rslot;
         tport = remotePort;
         tvcpu = r.vcpu;

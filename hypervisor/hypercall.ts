@@ -405,6 +405,11 @@ export class Hypercalls {
     return this.x.evtchn.lastSendFlow;
   }
 
+  /** Fault instrumentation, not a hypercall: where this thread's last evtchnSend went when a loss fault ate it. */
+  evtchnLastSendLost(): { domid: number; port: number } | undefined {
+    return this.x.evtchn.lastSendLost;
+  }
+
   /** Trace instrumentation, not a hypercall: the flow id the next evtchnSend(port) will get (0: none). */
   evtchnNextSendFlow(port: number): number {
     return this.x.evtchn.nextSendFlow(this.self(), this.domid, port);

@@ -9,6 +9,7 @@ import { checkUint } from './args.js';
 import { type DomainConfig, type DomainInfo, Domains } from './domain.js';
 import { XenError } from './errno.js';
 import { EventChannels } from './event-channel.js';
+import { EvtchnLossTable } from './evtchn-loss.js';
 import { GrantTables } from './grant-table.js';
 import { Hypercalls, type Services } from './hypercall.js';
 import { DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES } from './layout.js';
@@ -34,12 +35,19 @@ export class Hypervisor {
   private kicker: UpcallKicker | undefined;
   private readonly surfaces = new Map<number, Hypercalls>();
 
+  /** Armed event-channel losses (a fault hook, not Xen; see evtchn-loss.ts). */
+  readonly evtchnLoss: EvtchnLossTable;
+
   private constructor(s: SharedState, kicker: UpcallKicker | undefined) {
-    this.buffers = s.buffers;
+    // The loss table travels with the other buffers so attached instances share it.
+    const shared = s.buffers.evtchnLoss;
+    this.evtchnLoss = new EvtchnLossTable(shared ?? undefined);
+    this.buffers = shared ? s.buffers : { ...s.buffers, evtchnLoss: this.evtchnLoss.buffer };
     this.kicker = kicker;
     const mem = new MachineMemory(s);
     const grants = new GrantTables(s, mem);
     const evtchn = new EventChannels(s, mem, (slot) => this.kick(slot));
+    evtchn.loss = this.evtchnLoss;
     const domains = new Domains(s, mem, grants, evtchn);
     this.x = { s, mem, grants, evtchn, domains };
   }

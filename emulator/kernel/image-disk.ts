@@ -42,6 +42,8 @@ export interface BlockFault {
   toSector?: number;
   /** Fail this many matching bios, then clear the fault (default: until cleared). */
   count?: number;
+  /** Let this many matching bios through before the first failure (default 0). */
+  after?: number;
 }
 
 interface Store {
@@ -109,6 +111,9 @@ export class ImageDisk implements BlockDriver {
     if (fault !== undefined) {
       if (fault.count !== undefined && (!Number.isInteger(fault.count) || fault.count <= 0)) {
         throw new KernelError('EINVAL', `${this.bdev.name}: fault count ${fault.count}`);
+      }
+      if (fault.after !== undefined && (!Number.isInteger(fault.after) || fault.after < 0)) {
+        throw new KernelError('EINVAL', `${this.bdev.name}: fault after ${fault.after}`);
       }
       const error = fault.error ?? 'EIO';
       if (!Object.hasOwn(ERRNO, error))
@@ -198,6 +203,10 @@ export class ImageDisk implements BlockDriver {
     const end = bio.sector + Math.max(1, bioSectors(bio));
     if (bio.sector >= (f.toSector ?? Number.POSITIVE_INFINITY) || end <= (f.fromSector ?? 0))
       return undefined;
+    if (f.after !== undefined && f.after > 0) {
+      f.after--;
+      return undefined;
+    }
     if (f.count !== undefined && --f.count === 0) this.fault = undefined;
     return f.error ?? 'EIO';
   }

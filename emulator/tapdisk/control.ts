@@ -128,7 +128,7 @@ async function dispatch(s: TapdiskServer, conn: number, req: TapdiskMessage): Pr
 
 async function attach(s: TapdiskServer, minor: number): Promise<number> {
   if (s.vbd(minor) !== undefined) return ERRNO.EEXIST;
-  const vbd = new Vbd(s.proc, s.env, minor);
+  const vbd = new Vbd(s.proc, s.env, minor, s.options.imageFaults);
   try {
     await vbd.attach(ringDevicePath(minor));
   } catch (e) {

@@ -7,12 +7,16 @@
  * - `replyBeforeTeardown`: send the DETACH reply before closing and unmapping the ring (teardown §3.7).
  * - `latencyMs`: modelled service time of every image request.
  */
+import type { ImageFaults } from './image-faults.js';
+
 export type TapdiskVariant = 'xen-4.1' | 'xapi';
 
 export interface TapdiskOptions {
   variant: TapdiskVariant;
   replyBeforeTeardown: boolean;
   latencyMs: number;
+  /** Storage faults a scenario injects under the image files (not a command-line option). */
+  imageFaults?: ImageFaults;
 }
 
 export const DEFAULT_TAPDISK_OPTIONS: TapdiskOptions = {

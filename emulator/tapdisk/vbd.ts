@@ -24,6 +24,7 @@ import type { Vma } from '../kernel/file.js';
 import type { Process } from '../kernel/process.js';
 import type { Env } from '../runtime/engine.js';
 import type { ImageDriver } from './drivers/image-driver.js';
+import type { ImageFaults } from './image-faults.js';
 import { TdVbdState } from './message.js';
 
 const SECTOR = 512;
@@ -57,6 +58,7 @@ export class Vbd {
     private readonly proc: Process,
     private readonly env: Env,
     minor: number,
+    private readonly faults?: ImageFaults,
   ) {
     this.minor = minor;
   }
@@ -213,7 +215,13 @@ export class Vbd {
       }
       buffers.push(view);
     }
-    this.inflight.push({ id, operation: req.operation, sector, buffers, due: now + image.latencyMs });
+    this.inflight.push({
+      id,
+      operation: req.operation,
+      sector,
+      buffers,
+      due: now + image.latencyMs + (this.faults?.delayFor(image.path) ?? 0),
+    });
     return false;
   }
 
@@ -254,6 +262,11 @@ export class Vbd {
   private perform(io: VbdIo): number {
     const image = this.image;
     if (image === undefined) return BLKTAP_RSP_ERROR;
+    const injected = this.faults?.admit(image.path);
+    if (injected !== undefined) {
+      this.trace('fault', { fault: 'fail-image', image: image.path, sector: io.sector, error: injected });
+      return BLKTAP_RSP_ERROR;
+    }
     try {
       let sector = io.sector;
       for (const buf of io.buffers) {
