@@ -77,6 +77,25 @@ export function blktapDeviceDestroy(drv: BlktapDriver, tap: Blktap): number {
   return 0;
 }
 
+/**
+ * The device destroy REMOVE_DEVICE runs, by `destroyLock`: 'trylock' (2ab5e84) never sleeps, -EBUSY
+ * while bd_mutex is held; 'lock' (before it) sleeps uninterruptibly on bd_mutex, so a last close that
+ * holds it while its writeback waits for tapdisk (the caller) never finishes (C3).
+ */
+export async function blktapDeviceRemove(drv: BlktapDriver, tap: Blktap): Promise<number> {
+  if (drv.destroyLock === 'trylock') return blktapDeviceDestroy(drv, tap);
+  const bdev = tap.device.bdev;
+  if (bdev === undefined) return 0;
+  try {
+    await drv.k.blocks.destroy(bdev);
+  } catch (e) {
+    if (isKernelError(e, 'EBUSY')) return EBUSY;
+    throw e;
+  }
+  deviceGone(drv, tap, bdev);
+  return 0;
+}
+
 function deviceGone(drv: BlktapDriver, tap: Blktap, bdev: BlockDevice): void {
   tap.device.bdev = undefined;
   tap.clear('DEVICE');

@@ -31,9 +31,9 @@ import {
 import { destroyTap } from './control.js';
 import {
   blktapDeviceCreate,
-  blktapDeviceDestroy,
   blktapDeviceDestroyOld,
   blktapDeviceDestroySync,
+  blktapDeviceRemove,
   blktapDeviceRunQueue,
 } from './device.js';
 import type { BlktapDriver } from './driver.js';
@@ -148,7 +148,7 @@ function ringVmClose(drv: BlktapDriver, tap: Blktap): void {
   if (tap.test('SHUTDOWN_REQUESTED')) destroyTap(drv, tap);
 }
 
-function ringIoctl(drv: BlktapDriver, tap: Blktap, cmd: number, arg: unknown): number {
+function ringIoctl(drv: BlktapDriver, tap: Blktap, cmd: number, arg: unknown): number | Promise<number> {
   const vma = tap.ring.vma;
   if (vma === undefined || vma.owner !== drv.k.processes.current()) {
     throw new KernelError('EACCES', `blktap${tap.minor} ioctl ${cmd}: caller has not mapped the ring`);
@@ -176,19 +176,22 @@ function ringIoctl(drv: BlktapDriver, tap: Blktap, cmd: number, arg: unknown): n
       blktapDeviceRunQueue(drv, tap);
       return 0;
     }
-    case BlktapIoctl.REMOVE_DEVICE: {
-      if (blktapDeviceDestroy(drv, tap) !== 0) {
-        const bdev = tap.device.bdev;
-        throw new KernelError(
-          'EBUSY',
-          `blktap${tap.minor} REMOVE_DEVICE: ${bdev?.name ?? 'device'} has ${bdev?.bdOpeners ?? 0} opener(s)`,
-        );
-      }
-      return 0;
-    }
+    case BlktapIoctl.REMOVE_DEVICE:
+      return ringRemoveDevice(drv, tap);
     default:
       throw new KernelError('ENOTTY', `blktap${tap.minor} ioctl ${cmd}`);
   }
+}
+
+async function ringRemoveDevice(drv: BlktapDriver, tap: Blktap): Promise<number> {
+  if ((await blktapDeviceRemove(drv, tap)) !== 0) {
+    const bdev = tap.device.bdev;
+    throw new KernelError(
+      'EBUSY',
+      `blktap${tap.minor} REMOVE_DEVICE: ${bdev?.name ?? 'device'} has ${bdev?.bdOpeners ?? 0} opener(s) or bd_mutex is held`,
+    );
+  }
+  return 0;
 }
 
 /** blktap_ring_kick_user(): wake the ring's waiters and every select()er. */
