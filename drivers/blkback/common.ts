@@ -20,6 +20,23 @@ import { LINUX_BLKBACK_MAX_INDIRECT_SEGMENTS } from '../blkif.js';
 export type BlkbackVersion = '2012' | '2013' | '2014' | '2017';
 export const BLKBACK_VERSIONS: readonly BlkbackVersion[] = ['2012', '2013', '2014', '2017'];
 
+/**
+ * C6 (legacy/linux-2.6.18-xen.git ef9e715c419c): '2.6.18' connects on fe Initialised/Connected without
+ * tearing down first, and blkif_map answers "already connected" while the old ring is mapped, so the
+ * new xenblkd replaces the old one's pointer and the old thread (with its blkif reference) leaks;
+ * 'ef9e715c419c' runs the idempotent disconnect right before allocating (the upstream behaviour).
+ */
+export type BlkbackReconnect = '2.6.18' | 'ef9e715c419c';
+export const BLKBACK_RECONNECT_VERSIONS: readonly BlkbackReconnect[] = ['2.6.18', 'ef9e715c419c'];
+
+/**
+ * C10 (XSA-350, mainline 1c728719a4da, 2020-12): 'xsa-350' leaves ring->xenblkd set when kthread_stop
+ * stopped a thread that never ran (only the thread function cleared it), so the next disconnect stops
+ * a freed task; '1c728719a4da' clears the pointer after kthread_stop whatever happened.
+ */
+export type BlkbackKthreadStop = 'xsa-350' | '1c728719a4da';
+export const BLKBACK_KTHREAD_STOP_VERSIONS: readonly BlkbackKthreadStop[] = ['xsa-350', '1c728719a4da'];
+
 /** How xen_blkif_disconnect treats requests still in flight. */
 export type DisconnectMode = 'wait' | 'defer' | 'ebusy';
 

@@ -6,7 +6,7 @@ import type { Kernel } from '../../emulator/kernel/kernel.js';
 import type { Env, Holder } from '../../emulator/runtime/engine.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import type { GuestEvents } from '../events.js';
-import type { BlkbackVersion, VersionBehaviour } from './common.js';
+import type { BlkbackKthreadStop, BlkbackReconnect, BlkbackVersion, VersionBehaviour } from './common.js';
 
 /** Capabilities of the dom0 block device behind a vbd (the request queue limits Linux reads). */
 export interface DiskFeatures {
@@ -40,6 +40,10 @@ export interface BlkbackContext {
   readonly events: GuestEvents;
   readonly version: BlkbackVersion;
   readonly behaviour: VersionBehaviour;
+  /** C6 switch (see common.ts). */
+  readonly reconnect: BlkbackReconnect;
+  /** C10 switch (see common.ts). */
+  readonly kthreadStop: BlkbackKthreadStop;
   /** Module parameters. */
   readonly featurePersistent: boolean;
   readonly maxRingPageOrder: number;

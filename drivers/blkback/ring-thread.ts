@@ -24,6 +24,7 @@ import {
   RateLimitedLog,
   XEN_BLKIF_REQS_PER_PAGE,
 } from './common.js';
+import { kernelOops } from './oops.js';
 import { PersistentGrants } from './persistent-grants.js';
 import type { XenBlkif } from './xen-blkif.js';
 
@@ -39,6 +40,18 @@ export interface RingStats {
   spurious: number;
 }
 
+/** The task_struct of one xenblkd: kthread_should_stop() is per thread, and it is freed once stopped. */
+export interface KThread {
+  readonly task: Task;
+  readonly name: string;
+  shouldStop: boolean;
+  exited: boolean;
+  /** The thread function ran (a thread stopped before it was first scheduled never runs it). */
+  ranFn: boolean;
+  /** put_task_struct after kthread_stop (or exit): touching it afterwards is a use-after-free. */
+  freed: boolean;
+}
+
 export class BlkifRing {
   sring: SharedRing | undefined;
   back: BackRing | undefined;
@@ -47,9 +60,9 @@ export class BlkifRing {
   /** The bound local port (Linux: ring->irq); 0 when unbound. */
   port = 0;
   /** ring->xenblkd. */
-  thread: Task | undefined;
-  private shouldStop = false;
-  private threadExited = true;
+  thread: KThread | undefined;
+  /** Every xenblkd started on this ring that has not exited (more than one only after a C6 leak). */
+  readonly threads = new Set<KThread>();
   waitingReqs = false;
   readonly wq: WaitQueue;
   readonly pendingFreeWq: WaitQueue;
@@ -204,57 +217,91 @@ export class BlkifRing {
     );
   }
 
-  /** Start xenblkd (kthread_run). */
+  /**
+   * Start xenblkd (kthread_run). The pointer is simply overwritten: a thread already running here is
+   * leaked (C6 before ef9e715c419c), still serving the ring and holding what it holds.
+   */
   start(name: string): void {
-    this.shouldStop = false;
-    this.threadExited = false;
-    this.thread = this.ctx.env.spawn(name, () => this.schedule(), { daemon: true, component: 'blkback' });
+    const kt = { name, shouldStop: false, exited: false, ranFn: false, freed: false } as KThread;
+    (kt as { task: Task }).task = this.ctx.env.spawn(name, () => this.kthread(kt), {
+      daemon: true,
+      component: 'blkback',
+    });
+    this.threads.add(kt);
+    this.thread = kt;
   }
 
-  /** kthread_stop, then clear the pointer whatever happened (C10 / XSA-350). */
-  async stopThread(): Promise<void> {
-    const t = this.thread;
-    if (t !== undefined) {
-      this.shouldStop = true;
-      this.wq.wakeAll();
-      this.pendingFreeWq.wakeAll();
-      this.shutdownWq.wakeAll();
-      this.drainWq.wakeAll();
-      await this.ctx.env.wait(this.exitWq, () => this.threadExited, {
-        what: `${t.name} to exit`,
-        holders: () => [t],
-      });
+  /** kthread(): a thread asked to stop before it first ran returns -EINTR without its function. */
+  private async kthread(kt: KThread): Promise<void> {
+    try {
+      if (kt.shouldStop) return;
+      kt.ranFn = true;
+      await this.schedule(kt);
+    } finally {
+      kt.exited = true;
+      this.threads.delete(kt);
+      this.exitWq.wakeAll();
     }
-    this.thread = undefined;
+  }
+
+  /**
+   * kthread_stop(ring->xenblkd). Since 1c728719a4da the pointer is cleared here whatever happened; before
+   * (XSA-350) only the thread function cleared it, so a thread stopped before it ran left it dangling
+   * and the next stop touched a freed task_struct.
+   */
+  async stopThread(): Promise<void> {
+    const kt = this.thread;
+    if (kt === undefined) return;
+    if (kt.freed) {
+      this.thread = undefined;
+      kernelOops(
+        this.ctx.env,
+        'blkback',
+        `KASAN: use-after-free in kthread_stop`,
+        `xen_blkif_disconnect: ${this.label} ring->xenblkd ${kt.name} was freed when it was stopped before it ran`,
+      );
+      return;
+    }
+    kt.shouldStop = true;
+    this.wq.wakeAll();
+    this.pendingFreeWq.wakeAll();
+    this.shutdownWq.wakeAll();
+    this.drainWq.wakeAll();
+    await this.ctx.env.wait(this.exitWq, () => kt.exited, {
+      what: `${kt.name} to exit`,
+      holders: () => [kt.task],
+    });
+    kt.freed = true;
+    if (this.ctx.kthreadStop === '1c728719a4da') this.thread = undefined;
   }
 
   /** xen_blkif_schedule. */
-  private async schedule(): Promise<void> {
+  private async schedule(kt: KThread): Promise<void> {
     const env = this.ctx.env;
     // Before the 2017 fix the kthread held a blkif reference of its own.
     const holdsRef = this.ctx.behaviour.disconnect !== 'ebusy';
     if (holdsRef) this.blkif.get();
     let spurious = true;
     try {
-      while (!this.shouldStop) {
-        await env.wait(this.wq, () => this.waitingReqs || this.shouldStop, {
+      while (!kt.shouldStop) {
+        await env.wait(this.wq, () => this.waitingReqs || kt.shouldStop, {
           what: `requests on ring ${this.label}`,
         });
-        if (this.shouldStop) break;
-        await env.wait(this.pendingFreeWq, () => this.freeReqs > 0 || this.shouldStop, {
+        if (kt.shouldStop) break;
+        await env.wait(this.pendingFreeWq, () => this.freeReqs > 0 || kt.shouldStop, {
           what: `a free pending_req on ring ${this.label}`,
           holders: () => this.ioHolders(),
         });
-        if (this.shouldStop) break;
+        if (kt.shouldStop) break;
         const doEoi = this.waitingReqs;
         this.waitingReqs = false;
         this.traceRing();
         const flags: { spurious: boolean } = { spurious };
-        const ret = await this.doBlockIoOp(flags);
+        const ret = await this.doBlockIoOp(kt, flags);
         spurious = flags.spurious;
         if (ret > 0) this.waitingReqs = true;
         if (ret === -E.EACCES) {
-          await env.wait(this.shutdownWq, () => this.shouldStop, {
+          await env.wait(this.shutdownWq, () => kt.shouldStop, {
             what: `shutdown of halted ring ${this.label}`,
           });
           break;
@@ -270,22 +317,22 @@ export class BlkifRing {
       }
     } finally {
       if (holdsRef) this.blkif.put();
-      this.threadExited = true;
-      this.exitWq.wakeAll();
+      // The thread function's last act: ring->xenblkd = NULL (only if it is still this thread).
+      if (this.thread === kt) this.thread = undefined;
     }
   }
 
   /** do_block_io_op: passes until RING_FINAL_CHECK_FOR_REQUESTS finds nothing more. */
-  private async doBlockIoOp(flags: { spurious: boolean }): Promise<number> {
+  private async doBlockIoOp(kt: KThread, flags: { spurious: boolean }): Promise<number> {
     for (;;) {
-      const more = await this.intake(flags);
+      const more = await this.intake(kt, flags);
       if (more !== 0) return more;
       if (this.back === undefined || this.back.finalCheckForRequests() === 0) return 0;
     }
   }
 
   /** __do_block_io_op: returns more_to_do (1), 0, or -EACCES after a producer overflow. */
-  private async intake(flags: { spurious: boolean }): Promise<number> {
+  private async intake(kt: KThread, flags: { spurious: boolean }): Promise<number> {
     const back = this.back;
     if (back === undefined || this.halted) return 0;
     const rp = back.sring.reqProd;
@@ -302,7 +349,7 @@ export class BlkifRing {
     let more = 0;
     while (rc !== rp) {
       if (back.requestConsOverflow(rc)) break;
-      if (this.shouldStop) {
+      if (kt.shouldStop) {
         more = 1;
         break;
       }
@@ -336,7 +383,17 @@ export class BlkifRing {
   makeResponse(id: bigint, operation: number, status: number): boolean {
     const back = this.back;
     if (back === undefined || !this.active) {
-      // The ring was unmapped under requests still in flight (2014 behaviour): the answer is lost.
+      if (this.ctx.behaviour.disconnect === 'defer') {
+        // 2014-2016 (C9): disconnect unmapped the ring under requests in flight; the completion writes
+        // the response into the unmapped ring page and notifies an unbound irq.
+        kernelOops(
+          this.ctx.env,
+          'blkback',
+          `unable to handle kernel paging request in make_response`,
+          `${this.label}: response to id ${id} written to a ring unmapped by xen_blkif_disconnect with ${this.inflight} request(s) in flight`,
+        );
+        return false;
+      }
       this.warn.log(`xen-blkback: ${this.label}: response to id ${id} dropped, ring already disconnected`);
       return false;
     }

@@ -87,9 +87,11 @@ export class XenBlkif {
       this.refcnt--;
       if (this.refcnt > 0) {
         const disk = this.vbd?.bdev;
+        // Holders: the disk completing I/O, and any xenblkd nobody stopped (a C6 leak keeps its reference).
+        const leaked = () => this.rings.flatMap((r) => [...r.threads].filter((t) => !t.shouldStop));
         await this.ctx.env.wait(this.waitingToFree, () => this.refcnt === 0, {
-          what: `blkif ${this.label} references to drop (${this.inflight()} request(s) in flight)`,
-          holders: () => (disk?.driver.ioHolders?.(disk) ?? []).slice(),
+          what: `blkif ${this.label} references to drop (${this.inflight()} request(s) in flight, ${leaked().length} xenblkd not stopped)`,
+          holders: () => [...(disk?.driver.ioHolders?.(disk) ?? []), ...leaked().map((t) => t.task)],
         });
       }
       this.refcnt++;

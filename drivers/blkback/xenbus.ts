@@ -22,6 +22,10 @@ import {
 } from '../xenbus/state.js';
 import type { XenbusWatch } from '../xenbus/xenwatch.js';
 import {
+  BLKBACK_KTHREAD_STOP_VERSIONS,
+  BLKBACK_RECONNECT_VERSIONS,
+  type BlkbackKthreadStop,
+  type BlkbackReconnect,
   type BlkbackVersion,
   DEFAULT_MAX_QUEUES,
   E,
@@ -50,6 +54,10 @@ export interface BlkbackOptions {
   client: XenbusClient;
   bus: BackendBus;
   version?: BlkbackVersion;
+  /** C6: teardown before (re)connect; default 'ef9e715c419c' (fixed). */
+  reconnect?: BlkbackReconnect;
+  /** C10: clearing ring->xenblkd after kthread_stop; default '1c728719a4da' (fixed). */
+  kthreadStop?: BlkbackKthreadStop;
   /** Module parameters (defaults as Linux). */
   featurePersistent?: boolean;
   maxRingPageOrder?: number;
@@ -87,6 +95,8 @@ export interface BackendSnapshot {
     active: boolean;
     halted: boolean;
     thread: string | undefined;
+    /** xenblkd threads running on the ring (more than one only after a C6 leak). */
+    threads: number;
     inflight: number;
     consumed: number;
     answered: number;
@@ -117,6 +127,18 @@ export class Blkback {
     if (!Number.isInteger(pgrants) || pgrants < 0) {
       throw new RangeError(`blkback maxPersistentGrants: ${pgrants} is not a non-negative integer`);
     }
+    const reconnect = opts.reconnect ?? 'ef9e715c419c';
+    if (!BLKBACK_RECONNECT_VERSIONS.includes(reconnect)) {
+      throw new RangeError(
+        `blkback reconnect: ${JSON.stringify(reconnect)} is not one of ${BLKBACK_RECONNECT_VERSIONS.map((x) => `'${x}'`).join(', ')}`,
+      );
+    }
+    const kthreadStop = opts.kthreadStop ?? '1c728719a4da';
+    if (!BLKBACK_KTHREAD_STOP_VERSIONS.includes(kthreadStop)) {
+      throw new RangeError(
+        `blkback kthreadStop: ${JSON.stringify(kthreadStop)} is not one of ${BLKBACK_KTHREAD_STOP_VERSIONS.map((x) => `'${x}'`).join(', ')}`,
+      );
+    }
     const env = opts.env;
     const removal =
       opts.removalHolders ??
@@ -128,6 +150,8 @@ export class Blkback {
       events: opts.events,
       version,
       behaviour,
+      reconnect,
+      kthreadStop,
       featurePersistent: opts.featurePersistent ?? true,
       maxRingPageOrder: behaviour.multiPageRing ? order : 0,
       maxQueues: behaviour.multiQueue ? queues : 1,
@@ -192,6 +216,7 @@ export class Blkback {
         active: r.active,
         halted: r.halted,
         thread: r.thread?.name,
+        threads: r.threads.size,
         inflight: r.inflight,
         consumed: r.consumed,
         answered: r.answered,
@@ -376,11 +401,14 @@ export class Blkback {
       case XenbusState.Connected: {
         // Two watches firing close together may skip the intermediate value: connect once.
         if (dev.state === XenbusState.Connected) return;
-        // Enforce the precondition (C6): disconnect is idempotent.
-        const err = await blkif.disconnect();
-        if (err !== 0) {
-          await devFatal(dev, err, 'pending I/O');
-          return;
+        // Enforce the precondition before the potential leak point (C6, ef9e715c419c): disconnect is
+        // idempotent. 2.6.18 went straight to connect_ring.
+        if (this.ctx.reconnect === 'ef9e715c419c') {
+          const err = await blkif.disconnect();
+          if (err !== 0) {
+            await devFatal(dev, err, 'pending I/O');
+            return;
+          }
         }
         if ((await this.connectRing(be, blkif)) !== 0) {
           await blkif.disconnect();
@@ -430,6 +458,8 @@ export class Blkback {
   /** connect_ring: protocol, features, queues, ring order, then each ring's refs and channel. */
   private async connectRing(be: BackendInfo, blkif: XenBlkif): Promise<number> {
     const dev = be.dev;
+    // 2.6.18 blkif_map: "Already connected through?" - an irq still bound means nothing to do.
+    if (this.ctx.reconnect === '2.6.18' && blkif.rings.some((r) => r.port !== 0)) return 0;
     const fe = dev.otherend!;
     const client = dev.client;
     let protocol: string | undefined;

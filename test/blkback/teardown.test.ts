@@ -136,8 +136,8 @@ describe('blkback teardown and version switches', () => {
     ]);
   });
 
-  it('C9 contrast (2014): the ring is unmapped under the request and its answer is lost', async () => {
-    const r = await hostValue(
+  it('C9 (2014): the ring is unmapped under the request; its completion oopses in make_response', async () => {
+    const r = await runHost(
       async (ctl) => {
         await connected(ctl);
         await ctl.call(0, 'setLatency', 0, 2000);
@@ -148,30 +148,83 @@ describe('blkback teardown and version switches', () => {
       },
       { dom0: { version: '2014' } },
     );
-    expect((r.value as { ok: boolean }).ok).toBe(false);
-    expect(r.dmesg[0]!.join('\n')).toContain('dropped, ring already disconnected');
+    expect(r.outcome).toBe('error');
+    expect(r.error?.message).toMatch(/BUG: unable to handle kernel paging request in make_response/);
+    expect(r.dmesg[0]!.join('\n')).toContain('BUG: unable to handle kernel paging request in make_response');
+    expect(r.trace.filter((e) => e.kind === 'oops')).toHaveLength(1);
   });
 
-  for (const version of ['2014', '2017'] as const) {
-    it(`${version}: removal with I/O in flight defers the free; the disk closes when the last request completes`, async () => {
-      const r = await hostValue(
+  it('C9 (2014): removal with I/O in flight tears the ring down under it and the completion oopses', async () => {
+    const r = await runHost(
+      async (ctl) => {
+        await connected(ctl);
+        await ctl.call(0, 'setLatency', 0, 2000);
+        await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
+        await ctl.call(1, 'settle', 10);
+        await ctl.call(0, 'rm', BE(1));
+        await ctl.call(0, 'rm', FE(1));
+        await ctl.call(0, 'settle', 3000);
+      },
+      { dom0: { version: '2014' } },
+    );
+    expect(r.outcome).toBe('error');
+    expect(r.trace.some((e) => e.kind === 'oops')).toBe(true);
+  });
+
+  it('2017: removal with I/O in flight defers the free; the disk closes when the last request completes', async () => {
+    const r = await hostValue(
+      async (ctl) => {
+        await connected(ctl);
+        await ctl.call(0, 'setLatency', 0, 2000);
+        await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
+        await ctl.call(1, 'settle', 10);
+        await ctl.call(0, 'rm', BE(1));
+        await ctl.call(0, 'rm', FE(1));
+        await ctl.call(0, 'settle', 50);
+        const during = { open: await openers(ctl), lingering: await ctl.call(0, 'lingering') };
+        await ctl.call(0, 'settle', 3000);
+        return { during, after: await openers(ctl) };
+      },
+      { dom0: { version: '2017' } },
+    );
+    expect(r.value!.during.open).toEqual(['blkback vbd-1-51712']);
+    expect(r.value!.during.lingering).toMatchObject([{ dev: 'vbd-1-51712', vbdOpen: true }]);
+    expect(r.value!.after).toEqual([]);
+    expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
+  });
+
+  for (const [reconnect, threads] of [
+    ['2.6.18', 2],
+    ['ef9e715c419c', 1],
+  ] as const) {
+    it(`C6 (${reconnect}): fe Connected -> Closed -> Initialising -> Connected leaves ${threads} xenblkd; removal ${threads > 1 ? 'hangs xenwatch on the leaked reference' : 'completes'}`, async () => {
+      const r = await runHost(
         async (ctl) => {
           await connected(ctl);
-          await ctl.call(0, 'setLatency', 0, 2000);
-          await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
-          await ctl.call(1, 'settle', 10);
+          await ctl.call(1, 'setState', 51712, 6);
+          await ctl.call(0, 'waitValue', `${BE(1)}/state`, '6');
+          await ctl.call(1, 'setState', 51712, 1);
+          await ctl.call(0, 'waitValue', `${BE(1)}/state`, '2');
+          await ctl.call(1, 'setState', 51712, 4);
+          await ctl.call(0, 'waitValue', `${BE(1)}/state`, '4');
+          const snap = (await ctl.call(0, 'snapshot')) as Array<{
+            refcnt: number;
+            rings: Array<{ threads: number }>;
+          }>;
           await ctl.call(0, 'rm', BE(1));
-          await ctl.call(0, 'rm', FE(1));
-          await ctl.call(0, 'settle', 50);
-          const during = { open: await openers(ctl), lingering: await ctl.call(0, 'lingering') };
-          await ctl.call(0, 'settle', 3000);
-          return { during, after: await openers(ctl) };
+          await ctl.call(0, 'settle', 100);
+          return { threads: snap[0]!.rings[0]!.threads, refcnt: snap[0]!.refcnt, open: await openers(ctl) };
         },
-        { dom0: { version } },
+        { dom0: { version: '2012', reconnect } },
       );
-      expect(r.value!.during.open).toEqual(['blkback vbd-1-51712']);
-      expect(r.value!.during.lingering).toMatchObject([{ dev: 'vbd-1-51712', vbdOpen: true }]);
-      expect(r.value!.after).toEqual([]);
+      expect(r.outcome).toBe('completed');
+      if (threads === 1) {
+        expect(r.value).toEqual({ threads: 1, refcnt: 2, open: [] });
+      } else {
+        // xenwatch sleeps in the 2012 disconnect until a reference nobody will drop goes away: the disk
+        // stays open for good (the zombie domain of the report).
+        expect(r.value).toEqual({ threads: 2, refcnt: 3, open: ['blkback vbd-1-51712'] });
+      }
     });
   }
 
