@@ -3,6 +3,7 @@
  * Not part of the tests: speed is measured here, never asserted.
  */
 
+import { blkIoCases } from './blk-io.js';
 import { evtchnCases } from './evtchn.js';
 import { grantMapCases } from './grant-map.js';
 import { type BenchCase, type Figure, formatTable, runCases } from './harness.js';
@@ -18,6 +19,7 @@ export function benchCases(): BenchCase[] {
     ...evtchnCases(TRANSPORT_LIMIT),
     ...grantMapCases(TRANSPORT_LIMIT),
     ...xenstoreCases(TRANSPORT_LIMIT),
+    ...blkIoCases(TRANSPORT_LIMIT),
     ...lifecycleCases(),
   ];
 }
