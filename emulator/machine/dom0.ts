@@ -27,6 +27,7 @@ import { KernelError } from '../kernel/errno.js';
 import { Kernel } from '../kernel/kernel.js';
 import type { DomainContext, DomainProgram } from '../runtime/engine.js';
 import type { TapdiskVariant } from '../tapdisk/options.js';
+import { ImageFaults } from '../tapdisk/image-faults.js';
 import { registerTapdisk } from '../tapdisk/server.js';
 import type { LibxlVersion, ToolstackHost } from '../toolstack/libxl/host.js';
 import { XL_PATH } from '../toolstack/libxl/host.js';
@@ -38,6 +39,7 @@ import { XenstoreDaemon } from '../xenstored/daemon.js';
 import { createDom0Layout } from '../xenstored/layout.js';
 import { XenstoredRingTransport } from '../xenstored/ring-transport.js';
 import type { DomainBootConfig } from './config.js';
+import { dom0FaultMethods } from './dom0-faults.js';
 import { MachineDomainBuilder } from './domain-builder.js';
 import { machineKicker } from './machine-kicker.js';
 import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
@@ -120,10 +122,13 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
       kernel,
     }),
   );
+  // Storage faults a scenario injects under the image files (dom0-faults.ts).
+  const imageFaults = new ImageFaults();
   registerTapdisk(kernel, {
     variant: machine.versions.tapdisk as TapdiskVariant,
     replyBeforeTeardown: machine.versions.tapdiskReplyBeforeTeardown,
     latencyMs: 1,
+    imageFaults,
   });
 
   // The block backend on dom0's xenbus, sharing dom0's event channels (one upcall handler).
@@ -218,6 +223,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   void blkback;
 
   return {
+    ...dom0FaultMethods({ env, kernel, blktap, xenwatch, hv, machine, imageFaults, builder }),
     async xl(argv: string[]): Promise<CommandResult> {
       await ready();
       return runCommand(XL_PATH, argv, 'xl');
