@@ -23,8 +23,36 @@ import type { ShadowTable } from './shadow.js';
  */
 export type BlkfrontVersion = '2012' | '2016';
 
+/**
+ * C11 (teardown.md §4, XSA-396 / CVE-2022-23036, Linux abf1fd5919d6):
+ * - 'query-then-end': before the fix. Completion asks gnttab_query_foreign_access() and, when the grant
+ *   reads unmapped, calls gnttab_end_foreign_access(ref, 0, 0UL); a grant still mapped only gets a
+ *   rate-limited alert. blkif_free ends ring grants without handing over the page and frees the ring.
+ *   Either way a page the backend can still reach goes back to the guest's allocator.
+ * - 'try-end': the fix. gnttab_try_end_foreign_access() decides; a non-persistent grant still mapped
+ *   puts the device in the error state, and frames still mapped never return to the allocator.
+ */
+export type BlkfrontGrantRevoke = 'query-then-end' | 'try-end';
+
+/**
+ * C14 (teardown.md §4, Linux c31ecf6c126d, 2016):
+ * - 'direct': backend Connected always runs blkfront_connect, even when talk_to_blkback never ran
+ *   (the backend skipped InitWait or its states coalesced) and no ring was negotiated.
+ * - 'handshake-first': Connected before the handshake is treated as InitWait first.
+ */
+export type BlkfrontConnect = 'direct' | 'handshake-first';
+
+/**
+ * A kernel oops raised by the driver (a fault the guest kernel cannot survive in this context). The
+ * guest kernel reports it (dmesg "BUG: ..." line, trace kind 'oops') and decides what follows
+ * (panic_on_oops: the domain crashes). Never returns normally.
+ */
+export type KernelOopsReporter = (bug: string, detail: string) => never;
+
 export interface BlkfrontOptions {
   version?: BlkfrontVersion;
+  grantRevoke?: BlkfrontGrantRevoke;
+  connect?: BlkfrontConnect;
   /** Module parameter max_ring_page_order (default 0: one page). */
   maxRingPageOrder?: number;
   /** Module parameter max_indirect_segments (xen_blkif_max_segments, default 32). */
@@ -41,6 +69,19 @@ export interface BlkfrontKernel {
   events: GuestEvents;
   memory: GuestMemory;
   blocks: BlockLayer;
+  /** The guest kernel's oops path; without it an oops throws a `KernelOops`. */
+  oops?: KernelOopsReporter;
+}
+
+/** What an oops throws when the kernel gave no reporter (unit tests), or after reporting. */
+export class KernelOops extends Error {
+  override readonly name = 'KernelOops';
+  constructor(
+    readonly bug: string,
+    readonly detail: string,
+  ) {
+    super(`BUG: ${bug} (${detail})`);
+  }
 }
 
 /** info->connected */
@@ -74,7 +115,8 @@ export class BlkfrontInfo {
   handle = 0;
   abi: BlkifAbi | undefined;
   ringPageOrder = 0;
-  nrRingPages = 1;
+  /** 0 until talk_to_blkback negotiated the ring (kzalloc'd in Linux). */
+  nrRingPages = 0;
   maxIndirectSegments = 0;
   featurePersistent = false;
   featureFlush = false;

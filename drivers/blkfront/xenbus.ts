@@ -62,12 +62,24 @@ export interface Blkfront {
 export function createBlkfront(kernel: BlkfrontKernel, options: BlkfrontOptions = {}): Blkfront {
   const opts: Required<BlkfrontOptions> = {
     version: options.version ?? '2016',
+    grantRevoke: options.grantRevoke ?? 'try-end',
+    connect: options.connect ?? 'handshake-first',
     maxRingPageOrder: options.maxRingPageOrder ?? 0,
     maxIndirectSegments: options.maxIndirectSegments ?? DEFAULT_MAX_INDIRECT_SEGMENTS,
     featurePersistent: options.featurePersistent ?? true,
   };
   if (!['2012', '2016'].includes(opts.version)) {
     throw new RangeError(`blkfront: version must be '2012' or '2016', got ${JSON.stringify(opts.version)}`);
+  }
+  if (!['query-then-end', 'try-end'].includes(opts.grantRevoke)) {
+    throw new RangeError(
+      `blkfront: grantRevoke must be 'query-then-end' or 'try-end', got ${JSON.stringify(opts.grantRevoke)}`,
+    );
+  }
+  if (!['direct', 'handshake-first'].includes(opts.connect)) {
+    throw new RangeError(
+      `blkfront: connect must be 'direct' or 'handshake-first', got ${JSON.stringify(opts.connect)}`,
+    );
   }
   if (
     !Number.isInteger(opts.maxRingPageOrder) ||

@@ -11,6 +11,10 @@ export interface MachineVersions {
   tapdiskReplyBeforeTeardown: boolean;
   blkback: string;
   blkfront: string;
+  /** C11: 'query-then-end' (before XSA-396) or 'try-end'. */
+  blkfrontGrantRevoke: string;
+  /** C14: 'direct' (before c31ecf6c126d) or 'handshake-first'. */
+  blkfrontConnect: string;
   tapCtl: string;
 }
 
@@ -81,6 +85,8 @@ export const MACHINE_DEFAULT_VERSIONS: Readonly<MachineVersions> = {
   tapdiskReplyBeforeTeardown: false,
   blkback: '2017',
   blkfront: '2016',
+  blkfrontGrantRevoke: 'try-end',
+  blkfrontConnect: 'handshake-first',
   tapCtl: 'xen',
 };
 

@@ -7,7 +7,7 @@
  *
  * Controller methods take the scenario's guest action objects (model.ts GuestAction).
  */
-import type { BlkfrontVersion } from '../../drivers/blkfront/info.js';
+import type { BlkfrontConnect, BlkfrontGrantRevoke, BlkfrontVersion } from '../../drivers/blkfront/info.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
 import { XenbusState } from '../../drivers/xenbus/state.js';
@@ -88,7 +88,12 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
         notify: () => events.notify(storePort),
         server: k.holders.ref('dom0/xenstored'),
       },
-      blkfront: { ...k.blkfront, version: k.versions.blkfront as BlkfrontVersion },
+      blkfront: {
+        ...k.blkfront,
+        version: k.versions.blkfront as BlkfrontVersion,
+        grantRevoke: k.versions.blkfrontGrantRevoke as BlkfrontGrantRevoke,
+        connect: k.versions.blkfrontConnect as BlkfrontConnect,
+      },
     });
     // The store port is the guest's own end (allocated unbound for dom0 by the builder): unmask it
     // so xenstored's notifications raise this domain's upcall.

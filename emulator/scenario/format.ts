@@ -212,6 +212,8 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
     'tapdisk-reply-before-teardown': s.versions.tapdiskReplyBeforeTeardown,
     blkback: s.versions.blkback,
     blkfront: s.versions.blkfront,
+    'blkfront-grant-revoke': s.versions.blkfrontGrantRevoke,
+    'blkfront-connect': s.versions.blkfrontConnect,
     'tap-ctl': s.versions.tapCtl,
   };
   out.host = {

@@ -90,6 +90,8 @@ export interface ScenarioInput {
     'tapdisk-reply-before-teardown'?: boolean;
     blkback?: string;
     blkfront?: string;
+    'blkfront-grant-revoke'?: string;
+    'blkfront-connect'?: string;
     'tap-ctl'?: string;
   };
   host?: {

@@ -49,6 +49,10 @@ export const TAPDISK_VERSIONS = ['xen-4.1', 'xapi'] as const;
 export const BLKBACK_VERSIONS = ['2012', '2013', '2014', '2017'] as const;
 export const BLKFRONT_VERSIONS = ['2012', '2016'] as const;
 export const TAP_CTL_VERSIONS = ['xen', 'xapi'] as const;
+/** C11 (XSA-396, abf1fd5919d6): query-then-end before the fix, try-end after. */
+export const BLKFRONT_GRANT_REVOKE_VERSIONS = ['query-then-end', 'try-end'] as const;
+/** C14 (c31ecf6c126d): Connected goes straight to connect before the fix, handshake first after. */
+export const BLKFRONT_CONNECT_VERSIONS = ['direct', 'handshake-first'] as const;
 
 export type LibxlVersion = (typeof LIBXL_VERSIONS)[number];
 export type BlktapKernelVersion = (typeof BLKTAP_KERNEL_VERSIONS)[number];
@@ -56,6 +60,8 @@ export type TapdiskVersion = (typeof TAPDISK_VERSIONS)[number];
 export type BlkbackVersion = (typeof BLKBACK_VERSIONS)[number];
 export type BlkfrontVersion = (typeof BLKFRONT_VERSIONS)[number];
 export type TapCtlVersion = (typeof TAP_CTL_VERSIONS)[number];
+export type BlkfrontGrantRevokeVersion = (typeof BLKFRONT_GRANT_REVOKE_VERSIONS)[number];
+export type BlkfrontConnectVersion = (typeof BLKFRONT_CONNECT_VERSIONS)[number];
 
 /** Behaviour switches that existed in real history (teardown.md §3.6-3.8, §4 C7-C9, §6). */
 export interface Versions {
@@ -71,6 +77,10 @@ export interface Versions {
   blkback: BlkbackVersion;
   /** 2012 refuses to close while the disk is open; 2016 marks the device dead. */
   blkfront: BlkfrontVersion;
+  /** How blkfront revokes data and ring grants (teardown.md §4 C11). */
+  blkfrontGrantRevoke: BlkfrontGrantRevokeVersion;
+  /** What blkfront does with a backend Connected before the handshake (teardown.md §4 C14). */
+  blkfrontConnect: BlkfrontConnectVersion;
   tapCtl: TapCtlVersion;
 }
 
@@ -81,6 +91,8 @@ export const DEFAULT_VERSIONS: Readonly<Versions> = {
   tapdiskReplyBeforeTeardown: false,
   blkback: '2017',
   blkfront: '2016',
+  blkfrontGrantRevoke: 'try-end',
+  blkfrontConnect: 'handshake-first',
   tapCtl: 'xen',
 };
 

@@ -9,6 +9,8 @@ import { Checker } from './check.js';
 import type { IssueList } from './errors.js';
 import {
   BLKBACK_VERSIONS,
+  BLKFRONT_CONNECT_VERSIONS,
+  BLKFRONT_GRANT_REVOKE_VERSIONS,
   BLKFRONT_VERSIONS,
   BLKTAP_KERNEL_VERSIONS,
   type DataExpectation,
@@ -64,6 +66,8 @@ const VERSION_KEYS = [
   'tapdisk-reply-before-teardown',
   'blkback',
   'blkfront',
+  'blkfront-grant-revoke',
+  'blkfront-connect',
   'tap-ctl',
 ];
 const COMMON_STEP_KEYS = ['label', 'reorderable', 'expect-elapsed', 'expect-error', 'may-fail'];
@@ -195,6 +199,12 @@ class ScenarioValidator {
     versions.tapdisk = read('tapdisk', TAPDISK_VERSIONS, 'tapdisk version') ?? versions.tapdisk;
     versions.blkback = read('blkback', BLKBACK_VERSIONS, 'blkback version') ?? versions.blkback;
     versions.blkfront = read('blkfront', BLKFRONT_VERSIONS, 'blkfront version') ?? versions.blkfront;
+    versions.blkfrontGrantRevoke =
+      read('blkfront-grant-revoke', BLKFRONT_GRANT_REVOKE_VERSIONS, 'blkfront grant revocation') ??
+      versions.blkfrontGrantRevoke;
+    versions.blkfrontConnect =
+      read('blkfront-connect', BLKFRONT_CONNECT_VERSIONS, 'blkfront connect behaviour') ??
+      versions.blkfrontConnect;
     versions.tapCtl = read('tap-ctl', TAP_CTL_VERSIONS, 'tap-ctl version') ?? versions.tapCtl;
     const reply = f.get('tapdisk-reply-before-teardown');
     if (reply) {

@@ -5,6 +5,8 @@ import { formatScenario } from '../../emulator/scenario/format.js';
 import { parseScenario, scenario } from '../../emulator/scenario/load.js';
 import {
   BLKBACK_VERSIONS,
+  BLKFRONT_CONNECT_VERSIONS,
+  BLKFRONT_GRANT_REVOKE_VERSIONS,
   BLKFRONT_VERSIONS,
   BLKTAP_KERNEL_VERSIONS,
   DOMAIN_STATES,
@@ -275,6 +277,8 @@ const model: fc.Arbitrary<Scenario> = fc
       tapdiskReplyBeforeTeardown: fc.boolean(),
       blkback: fc.constantFrom(...BLKBACK_VERSIONS),
       blkfront: fc.constantFrom(...BLKFRONT_VERSIONS),
+      blkfrontGrantRevoke: fc.constantFrom(...BLKFRONT_GRANT_REVOKE_VERSIONS),
+      blkfrontConnect: fc.constantFrom(...BLKFRONT_CONNECT_VERSIONS),
       tapCtl: fc.constantFrom(...TAP_CTL_VERSIONS),
     }),
     hostMemory: fc.integer({ min: 256, max: 4096 }).map((pages) => pages * 4 * KiB),

@@ -22,6 +22,8 @@ const VERSION_KEYS: readonly [string, keyof Versions][] = [
   ['tapdisk-reply-before-teardown', 'tapdiskReplyBeforeTeardown'],
   ['blkback', 'blkback'],
   ['blkfront', 'blkfront'],
+  ['blkfront-grant-revoke', 'blkfrontGrantRevoke'],
+  ['blkfront-connect', 'blkfrontConnect'],
   ['tap-ctl', 'tapCtl'],
 ];
 
