@@ -15,6 +15,10 @@ export interface MachineVersions {
   blkfrontGrantRevoke: string;
   /** C14: 'direct' (before c31ecf6c126d) or 'handshake-first'. */
   blkfrontConnect: string;
+  /** C6: '2.6.18' (no teardown before connect) or 'ef9e715c419c'. */
+  blkbackReconnect: string;
+  /** C10: 'xsa-350' (ring->xenblkd left dangling) or '1c728719a4da'. */
+  blkbackKthreadStop: string;
   tapCtl: string;
 }
 
@@ -87,6 +91,8 @@ export const MACHINE_DEFAULT_VERSIONS: Readonly<MachineVersions> = {
   blkfront: '2016',
   blkfrontGrantRevoke: 'try-end',
   blkfrontConnect: 'handshake-first',
+  blkbackReconnect: 'ef9e715c419c',
+  blkbackKthreadStop: '1c728719a4da',
   tapCtl: 'xen',
 };
 

@@ -10,7 +10,7 @@
  * ps; domains; guestStates; waitDomainState; createDomain/destroyDomain (the builder, for demos).
  */
 
-import type { BlkbackVersion } from '../../drivers/blkback/common.js';
+import type { BlkbackKthreadStop, BlkbackReconnect, BlkbackVersion } from '../../drivers/blkback/common.js';
 import { Blkback } from '../../drivers/blkback/index.js';
 import { installBlktap } from '../../drivers/blktap/driver.js';
 import { GuestEvents } from '../../drivers/events.js';
@@ -141,6 +141,8 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     client: xs,
     bus,
     version: machine.versions.blkback as BlkbackVersion,
+    reconnect: machine.versions.blkbackReconnect as BlkbackReconnect,
+    kthreadStop: machine.versions.blkbackKthreadStop as BlkbackKthreadStop,
     holders: ctx.holders,
     ...machine.blkback,
   });

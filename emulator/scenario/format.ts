@@ -214,6 +214,8 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
     blkfront: s.versions.blkfront,
     'blkfront-grant-revoke': s.versions.blkfrontGrantRevoke,
     'blkfront-connect': s.versions.blkfrontConnect,
+    'blkback-reconnect': s.versions.blkbackReconnect,
+    'blkback-kthread-stop': s.versions.blkbackKthreadStop,
     'tap-ctl': s.versions.tapCtl,
   };
   out.host = {

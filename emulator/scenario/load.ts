@@ -92,6 +92,8 @@ export interface ScenarioInput {
     blkfront?: string;
     'blkfront-grant-revoke'?: string;
     'blkfront-connect'?: string;
+    'blkback-reconnect'?: string;
+    'blkback-kthread-stop'?: string;
     'tap-ctl'?: string;
   };
   host?: {

@@ -53,6 +53,10 @@ export const TAP_CTL_VERSIONS = ['xen', 'xapi'] as const;
 export const BLKFRONT_GRANT_REVOKE_VERSIONS = ['query-then-end', 'try-end'] as const;
 /** C14 (c31ecf6c126d): Connected goes straight to connect before the fix, handshake first after. */
 export const BLKFRONT_CONNECT_VERSIONS = ['direct', 'handshake-first'] as const;
+/** C6 (legacy 2.6.18 ef9e715c419c): no teardown before (re)connect, or the idempotent disconnect first. */
+export const BLKBACK_RECONNECT_VERSIONS = ['2.6.18', 'ef9e715c419c'] as const;
+/** C10 (XSA-350, 1c728719a4da): ring->xenblkd left set after kthread_stop, or cleared. */
+export const BLKBACK_KTHREAD_STOP_VERSIONS = ['xsa-350', '1c728719a4da'] as const;
 
 export type LibxlVersion = (typeof LIBXL_VERSIONS)[number];
 export type BlktapKernelVersion = (typeof BLKTAP_KERNEL_VERSIONS)[number];
@@ -62,6 +66,8 @@ export type BlkfrontVersion = (typeof BLKFRONT_VERSIONS)[number];
 export type TapCtlVersion = (typeof TAP_CTL_VERSIONS)[number];
 export type BlkfrontGrantRevokeVersion = (typeof BLKFRONT_GRANT_REVOKE_VERSIONS)[number];
 export type BlkfrontConnectVersion = (typeof BLKFRONT_CONNECT_VERSIONS)[number];
+export type BlkbackReconnectVersion = (typeof BLKBACK_RECONNECT_VERSIONS)[number];
+export type BlkbackKthreadStopVersion = (typeof BLKBACK_KTHREAD_STOP_VERSIONS)[number];
 
 /** Behaviour switches that existed in real history (teardown.md §3.6-3.8, §4 C7-C9, §6). */
 export interface Versions {
@@ -81,6 +87,10 @@ export interface Versions {
   blkfrontGrantRevoke: BlkfrontGrantRevokeVersion;
   /** What blkfront does with a backend Connected before the handshake (teardown.md §4 C14). */
   blkfrontConnect: BlkfrontConnectVersion;
+  /** Whether blkback tears down before a (re)connect (teardown.md §4 C6). */
+  blkbackReconnect: BlkbackReconnectVersion;
+  /** Whether blkback clears ring->xenblkd after kthread_stop (teardown.md §4 C10, XSA-350). */
+  blkbackKthreadStop: BlkbackKthreadStopVersion;
   tapCtl: TapCtlVersion;
 }
 
@@ -93,6 +103,8 @@ export const DEFAULT_VERSIONS: Readonly<Versions> = {
   blkfront: '2016',
   blkfrontGrantRevoke: 'try-end',
   blkfrontConnect: 'handshake-first',
+  blkbackReconnect: 'ef9e715c419c',
+  blkbackKthreadStop: '1c728719a4da',
   tapCtl: 'xen',
 };
 

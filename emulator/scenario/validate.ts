@@ -8,6 +8,8 @@ import { SIGNALS } from '../kernel/signals.js';
 import { Checker } from './check.js';
 import type { IssueList } from './errors.js';
 import {
+  BLKBACK_KTHREAD_STOP_VERSIONS,
+  BLKBACK_RECONNECT_VERSIONS,
   BLKBACK_VERSIONS,
   BLKFRONT_CONNECT_VERSIONS,
   BLKFRONT_GRANT_REVOKE_VERSIONS,
@@ -68,6 +70,8 @@ const VERSION_KEYS = [
   'blkfront',
   'blkfront-grant-revoke',
   'blkfront-connect',
+  'blkback-reconnect',
+  'blkback-kthread-stop',
   'tap-ctl',
 ];
 const COMMON_STEP_KEYS = ['label', 'reorderable', 'expect-elapsed', 'expect-error', 'may-fail'];
@@ -205,6 +209,12 @@ class ScenarioValidator {
     versions.blkfrontConnect =
       read('blkfront-connect', BLKFRONT_CONNECT_VERSIONS, 'blkfront connect behaviour') ??
       versions.blkfrontConnect;
+    versions.blkbackReconnect =
+      read('blkback-reconnect', BLKBACK_RECONNECT_VERSIONS, 'blkback reconnect behaviour') ??
+      versions.blkbackReconnect;
+    versions.blkbackKthreadStop =
+      read('blkback-kthread-stop', BLKBACK_KTHREAD_STOP_VERSIONS, 'blkback kthread_stop behaviour') ??
+      versions.blkbackKthreadStop;
     versions.tapCtl = read('tap-ctl', TAP_CTL_VERSIONS, 'tap-ctl version') ?? versions.tapCtl;
     const reply = f.get('tapdisk-reply-before-teardown');
     if (reply) {

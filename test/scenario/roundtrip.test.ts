@@ -4,6 +4,8 @@ import { parse } from 'yaml';
 import { formatScenario } from '../../emulator/scenario/format.js';
 import { parseScenario, scenario } from '../../emulator/scenario/load.js';
 import {
+  BLKBACK_KTHREAD_STOP_VERSIONS,
+  BLKBACK_RECONNECT_VERSIONS,
   BLKBACK_VERSIONS,
   BLKFRONT_CONNECT_VERSIONS,
   BLKFRONT_GRANT_REVOKE_VERSIONS,
@@ -279,6 +281,8 @@ const model: fc.Arbitrary<Scenario> = fc
       blkfront: fc.constantFrom(...BLKFRONT_VERSIONS),
       blkfrontGrantRevoke: fc.constantFrom(...BLKFRONT_GRANT_REVOKE_VERSIONS),
       blkfrontConnect: fc.constantFrom(...BLKFRONT_CONNECT_VERSIONS),
+      blkbackReconnect: fc.constantFrom(...BLKBACK_RECONNECT_VERSIONS),
+      blkbackKthreadStop: fc.constantFrom(...BLKBACK_KTHREAD_STOP_VERSIONS),
       tapCtl: fc.constantFrom(...TAP_CTL_VERSIONS),
     }),
     hostMemory: fc.integer({ min: 256, max: 4096 }).map((pages) => pages * 4 * KiB),

@@ -24,6 +24,8 @@ const VERSION_KEYS: readonly [string, keyof Versions][] = [
   ['blkfront', 'blkfront'],
   ['blkfront-grant-revoke', 'blkfrontGrantRevoke'],
   ['blkfront-connect', 'blkfrontConnect'],
+  ['blkback-reconnect', 'blkbackReconnect'],
+  ['blkback-kthread-stop', 'blkbackKthreadStop'],
   ['tap-ctl', 'tapCtl'],
 ];
 
