@@ -29,6 +29,9 @@ export interface MachineGuest {
   memory: number;
   abi: 'x86_64' | 'x86_32';
   disks: string[];
+  /** xl.cfg on_poweroff / on_crash (destroy, preserve, restart); xl's default destroy when left out. */
+  onPoweroff?: string;
+  onCrash?: string;
   /** blkfront module parameters of this guest's kernel (xen_blkfront defaults when left out). */
   blkfront?: MachineBlkfrontParams;
 }

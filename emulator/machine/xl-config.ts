@@ -1,7 +1,8 @@
 /**
  * The xl domain configuration files of a machine: one `/etc/xen/<name>.cfg` per guest of the host
  * config (name, memory in MiB, the disk specs as the scenario wrote them), so a scenario runs
- * `xl create /etc/xen/guest1.cfg` as a user would. The scenario's images live in the run's work dir:
+ * `xl create /etc/xen/guest1.cfg` as a user would (on_poweroff / on_crash when the scenario sets them).
+ * The scenario's images live in the run's work dir:
  * a relative disk target (`target=disk.img`) is made absolute there, as if xl ran in that directory.
  */
 import { isAbsolute, join } from 'node:path';
@@ -55,6 +56,8 @@ export function xlConfigText(guest: MachineGuest, workDir: string | undefined): 
     `name = ${quote(guest.name)}`,
     `memory = ${Math.max(1, Math.ceil(guest.memory / MiB))}`,
   ];
+  if (guest.onPoweroff !== undefined) lines.push(`on_poweroff = ${quote(guest.onPoweroff)}`);
+  if (guest.onCrash !== undefined) lines.push(`on_crash = ${quote(guest.onCrash)}`);
   if (guest.disks.length > 0) {
     const disks = guest.disks.map((d) => quote(resolveDiskTarget(d, workDir)));
     lines.push(`disk = [ ${disks.join(', ')} ]`);

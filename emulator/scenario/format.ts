@@ -232,6 +232,8 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
     memory: formatSize(d.memory),
     abi: d.abi,
     disks: d.disks,
+    ...(d.onPoweroff === undefined ? {} : { 'on-poweroff': d.onPoweroff }),
+    ...(d.onCrash === undefined ? {} : { 'on-crash': d.onCrash }),
   }));
   out.steps = s.steps.map(step);
   out.expect = expectations(s.expect);

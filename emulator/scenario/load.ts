@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { IssueList, ScenarioError, type SourcePos } from './errors.js';
-import type { DomainAbi, ImageFormat, Scenario } from './model.js';
+import type { DomainAbi, DomainAction, ImageFormat, Scenario } from './model.js';
 import { indexPath, keyPath, type SNode, treeFromPlain, treeFromYaml } from './tree.js';
 import { validateScenario } from './validate.js';
 
@@ -100,7 +100,14 @@ export interface ScenarioInput {
     memory?: Size;
     images?: { name: string; size: Size; format?: ImageFormat; fill?: string }[];
   };
-  domains?: { name: string; memory?: Size; abi?: DomainAbi; disks?: string[] }[];
+  domains?: {
+    name: string;
+    memory?: Size;
+    abi?: DomainAbi;
+    disks?: string[];
+    'on-poweroff'?: DomainAction;
+    'on-crash'?: DomainAction;
+  }[];
   steps: StepInput[];
   expect?: Record<string, unknown>;
 }

@@ -31,6 +31,8 @@
  * - `expect.stall: none` means no stall at all; a stall map means "count stalls (default: at least one)
  *   whose chain holders match the entries in order". `expect.domains.<state>` is the exact set of guests
  *   in that state at the end; states left out are not checked.
+ * - `domains[].on-poweroff` / `on-crash` are xl.cfg's on_poweroff / on_crash: destroy (xl's default),
+ *   preserve (the domain stays shut down until an `xl destroy` step) or restart (xl builds it again).
  * - A step may not carry both `expect-error` (it must fail) and `may-fail` (it may fail).
  * - YAML: one document per file; aliases are allowed (expanded); merge keys (`<<`) are not; duplicate
  *   keys are errors. When the YAML does not parse, only syntax errors are reported (the tree is unsure).
@@ -127,12 +129,20 @@ export interface HostSpec {
 export const DOMAIN_ABIS = ['x86_64', 'x86_32'] as const;
 export type DomainAbi = (typeof DOMAIN_ABIS)[number];
 
+/** What xl create's daemon does when the guest powers off or crashes (xl.cfg on_poweroff, on_crash). */
+export const DOMAIN_ACTIONS = ['destroy', 'preserve', 'restart'] as const;
+export type DomainAction = (typeof DOMAIN_ACTIONS)[number];
+
 export interface DomainDecl {
   name: string;
   memory: number;
   abi: DomainAbi;
   /** xl disk specs as written; the xl disk parser checks them when the domain is created. */
   disks: string[];
+  /** `on-poweroff`: left out means xl's default, destroy. */
+  onPoweroff?: DomainAction;
+  /** `on-crash`: left out means xl's default, destroy. */
+  onCrash?: DomainAction;
 }
 
 /** Where a step came from: its field path (`steps[2].steps[0]`) and, for files, its position. */

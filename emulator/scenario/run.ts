@@ -63,7 +63,14 @@ export interface RunScenarioResult {
 
 /** Builds the machine config: guests from `domains`, images created in `workDir`. */
 export function machineConfigFor(s: Scenario, workDir: string, demo?: DemoSpec): MachineConfig {
-  const guests = s.domains.map((d) => ({ name: d.name, memory: d.memory, abi: d.abi, disks: d.disks }));
+  const guests = s.domains.map((d) => ({
+    name: d.name,
+    memory: d.memory,
+    abi: d.abi,
+    disks: d.disks,
+    ...(d.onPoweroff === undefined ? {} : { onPoweroff: d.onPoweroff }),
+    ...(d.onCrash === undefined ? {} : { onCrash: d.onCrash }),
+  }));
   if (demo?.kind === 'hello-grant') {
     for (const name of [HELLO_PING, HELLO_PONG]) {
       if (!guests.some((g) => g.name === name)) {

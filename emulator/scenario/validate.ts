@@ -19,6 +19,7 @@ import {
   DEFAULT_VERSIONS,
   DOM0_NAME,
   DOMAIN_ABIS,
+  DOMAIN_ACTIONS,
   DOMAIN_STATES,
   type DomainDecl,
   type DomainState,
@@ -300,7 +301,15 @@ class ScenarioValidator {
       c.each(node, 'domains', '[{ name: guest1, memory: 16MiB }]', (item, path) => {
         const map = c.map(item, path, '{ name: guest1, memory: 16MiB, disks: [...] }');
         if (map === undefined) return undefined;
-        const f = c.fields(map, path, ['name', 'memory', 'abi', 'disks'], ['name'], { name: 'name: guest1' });
+        const f = c.fields(
+          map,
+          path,
+          ['name', 'memory', 'abi', 'disks', 'on-poweroff', 'on-crash'],
+          ['name'],
+          {
+            name: 'name: guest1',
+          },
+        );
         const domain: Partial<DomainDecl> = { memory: 16 * MiB, abi: 'x86_64', disks: [] };
         let entry: SEntry | undefined;
         if ((entry = f.get('name'))) {
@@ -335,6 +344,15 @@ class ScenarioValidator {
         }
         if ((entry = f.get('abi')))
           domain.abi = c.oneOf(entry.value, keyPath(path, 'abi'), DOMAIN_ABIS, 'guest ABI');
+        if ((entry = f.get('on-poweroff')))
+          domain.onPoweroff = c.oneOf(
+            entry.value,
+            keyPath(path, 'on-poweroff'),
+            DOMAIN_ACTIONS,
+            'domain action',
+          );
+        if ((entry = f.get('on-crash')))
+          domain.onCrash = c.oneOf(entry.value, keyPath(path, 'on-crash'), DOMAIN_ACTIONS, 'domain action');
         if ((entry = f.get('disks'))) {
           domain.disks = c.each(
             entry.value,
