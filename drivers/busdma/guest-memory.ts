@@ -20,6 +20,11 @@ export interface GuestBuffer {
   readonly length: number;
 }
 
+export interface AllocOptions {
+  /** Zero the frames (default true). */
+  zero?: boolean;
+}
+
 export class GuestMemoryError extends Error {
   override readonly name = 'GuestMemoryError';
 }
@@ -54,8 +59,11 @@ export class GuestMemory {
     return this.hc.page(mfn);
   }
 
-  /** `n` adjacent frames (ascending mfns), zeroed by Xen when new. Throws GuestMemoryError when impossible. */
-  allocRun(n: number): number[] {
+  /**
+   * `n` adjacent frames (ascending mfns), zeroed unless `zero: false` (a buffer its user overwrites
+   * whole, like alloc_pages without __GFP_ZERO). Throws GuestMemoryError when impossible.
+   */
+  allocRun(n: number, options: AllocOptions = {}): number[] {
     if (!Number.isInteger(n) || n < 1)
       throw new RangeError(`allocRun: n must be a positive integer, got ${n}`);
     for (let tries = 0; ; tries++) {
@@ -63,7 +71,7 @@ export class GuestMemory {
       if (at >= 0) {
         const run = this.free.splice(at, n);
         for (const f of run) this.inUse.add(f);
-        for (const f of run) this.hc.page(f).fill(0);
+        if (options.zero ?? true) this.zeroRun(run);
         return run;
       }
       if (tries >= MAX_GROW_TRIES) {
@@ -85,14 +93,14 @@ export class GuestMemory {
   }
 
   /** Allocate a buffer of `length` bytes at `offset` in its first frame, over adjacent frames. */
-  allocBuffer(length: number, offset = 0): GuestBuffer {
+  allocBuffer(length: number, offset = 0, options: AllocOptions = {}): GuestBuffer {
     if (!Number.isSafeInteger(length) || length < 1) {
       throw new RangeError(`allocBuffer: length must be a positive integer, got ${length}`);
     }
     if (!Number.isInteger(offset) || offset < 0 || offset >= XEN_PAGE_SIZE) {
       throw new RangeError(`allocBuffer: offset must be 0..${XEN_PAGE_SIZE - 1}, got ${offset}`);
     }
-    const frames = this.allocRun(Math.ceil((offset + length) / XEN_PAGE_SIZE));
+    const frames = this.allocRun(Math.ceil((offset + length) / XEN_PAGE_SIZE), options);
     return { frames, offset, length };
   }
 
@@ -147,6 +155,12 @@ export class GuestMemory {
       frames.push(f);
     }
     return { frames, offset: view.byteOffset - first * XEN_PAGE_SIZE, length: view.length };
+  }
+
+  /** One fill over the run's adjacent frames rather than a page view per frame. */
+  private zeroRun(run: readonly number[]): void {
+    const first = this.hc.page(run[0]);
+    new Uint8Array(first.buffer, first.byteOffset, run.length * XEN_PAGE_SIZE).fill(0);
   }
 
   private findRun(n: number): number {

@@ -129,7 +129,8 @@ export class Workload {
 
   async write(h: DiskHandle, offset: number, length: number, pattern: Pattern): Promise<IoOutcome> {
     checkRange(h, offset, length, `write to ${h.bdev.name}`);
-    const buf = this.memory.allocBuffer(length);
+    // The pattern overwrites the whole buffer: no need to zero it first.
+    const buf = this.memory.allocBuffer(length, 0, { zero: false });
     try {
       const view = this.memory.view(buf);
       fillPattern(pattern, offset, view);
@@ -146,15 +147,34 @@ export class Workload {
     length: number,
     verify?: Pattern,
   ): Promise<IoOutcome & { data: Uint8Array }> {
+    let data = new Uint8Array(0);
+    const r = await this.readInto(h, offset, length, verify, true, (view) => {
+      data = view.slice();
+    });
+    return { ...r, data };
+  }
+
+  /**
+   * One read into a guest buffer; `keep` sees the bytes before the buffer is freed. A verifying read
+   * must start from a zeroed buffer (`zero`), so a read the backend never did cannot pass on stale
+   * bytes; fio's plain reads skip the zeroing, as a page-cache read does.
+   */
+  private async readInto(
+    h: DiskHandle,
+    offset: number,
+    length: number,
+    verify: Pattern | undefined,
+    zero: boolean,
+    keep?: (view: Uint8Array) => void,
+  ): Promise<IoOutcome> {
     checkRange(h, offset, length, `read from ${h.bdev.name}`);
-    const buf = this.memory.allocBuffer(length);
+    const buf = this.memory.allocBuffer(length, 0, { zero });
     try {
       const view = this.memory.view(buf);
       const r = await this.io(h, 'read', offset, view);
-      const data = view.slice();
-      if (verify && r.error === undefined)
-        return { ...r, data, mismatchAt: firstMismatch(verify, offset, data) };
-      return { ...r, data };
+      keep?.(view);
+      if (verify && r.error === undefined) return { ...r, mismatchAt: firstMismatch(verify, offset, view) };
+      return r;
     } finally {
       this.memory.freeBuffer(buf);
     }
@@ -232,7 +252,8 @@ export class Workload {
               written.add(offset);
             }
           } else {
-            const r = await this.read(h, offset, job.bs, job.verify ? job.pattern : undefined);
+            const verify = job.verify ? job.pattern : undefined;
+            const r = await this.readInto(h, offset, job.bs, verify, verify !== undefined);
             res.reads++;
             lat.push(r.latencyMs);
             if (r.error) {
@@ -257,7 +278,7 @@ export class Workload {
     await env.wait(done, () => running === 0, { what: `fio ${job.rw} workers on ${h.bdev.name}` });
     if (writing && job.verify) {
       for (const offset of [...written].sort((a, b) => a - b)) {
-        const r = await this.read(h, offset, job.bs, job.pattern);
+        const r = await this.readInto(h, offset, job.bs, job.pattern, true);
         if (r.error) {
           res.errors++;
           note(`verify read ${offset}+${job.bs}: ${r.error}`);
