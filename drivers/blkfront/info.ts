@@ -45,9 +45,9 @@ export type BlkfrontConnect = 'direct' | 'handshake-first';
 /**
  * A kernel oops raised by the driver (a fault the guest kernel cannot survive in this context). The
  * guest kernel reports it (dmesg "BUG: ..." line, trace kind 'oops') and decides what follows
- * (panic_on_oops: the domain crashes). Never returns normally.
+ * (panic_on_oops: the domain crashes). The promise never resolves: the faulting task goes no further.
  */
-export type KernelOopsReporter = (bug: string, detail: string) => never;
+export type KernelOopsReporter = (bug: string, detail: string) => Promise<never>;
 
 export interface BlkfrontOptions {
   version?: BlkfrontVersion;
@@ -81,6 +81,31 @@ export class KernelOops extends Error {
     readonly detail: string,
   ) {
     super(`BUG: ${bug} (${detail})`);
+  }
+}
+
+/** Linux DEFAULT_RATELIMIT_INTERVAL (5 s) and DEFAULT_RATELIMIT_BURST (10). */
+export const DEFAULT_RATELIMIT_INTERVAL_MS = 5000;
+export const DEFAULT_RATELIMIT_BURST = 10;
+
+/** ___ratelimit: at most `burst` messages per `intervalMs` window. */
+export class RateLimit {
+  private begin = Number.NEGATIVE_INFINITY;
+  private printed = 0;
+
+  constructor(
+    readonly intervalMs: number,
+    readonly burst: number,
+  ) {}
+
+  allow(now: number): boolean {
+    if (now - this.begin >= this.intervalMs) {
+      this.begin = now;
+      this.printed = 0;
+    }
+    if (this.printed >= this.burst) return false;
+    this.printed++;
+    return true;
   }
 }
 
@@ -144,6 +169,8 @@ export class BlkfrontInfo {
   removed = false;
   /** Completed requests, for statistics. */
   completed = 0;
+  /** pr_alert_ratelimited's state for "backed has not unmapped grant" (before XSA-396). */
+  readonly alertLimit = new RateLimit(DEFAULT_RATELIMIT_INTERVAL_MS, DEFAULT_RATELIMIT_BURST);
 
   constructor(
     readonly kernel: BlkfrontKernel,

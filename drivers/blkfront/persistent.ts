@@ -5,6 +5,7 @@
  * Simplification: no periodic reclaim of grants the backend stopped mapping (Linux: every 10 s).
  */
 import type { GuestMemory } from '../busdma/guest-memory.js';
+import type { GrantRevokeMode } from '../busdma/tag.js';
 import type { GrantTable } from '../grant-table.js';
 
 export interface PersistentGrant {
@@ -51,10 +52,17 @@ export class PersistentGrants {
 
   /**
    * End access on every grant (blkif_free): one the backend still maps goes to the deferred list with
-   * its page. Grants in use by outstanding requests are passed in `inUse`.
+   * its page. Grants in use by outstanding requests are passed in `inUse`. `revoke: 'query-then-end'`
+   * frees every page as the code before XSA-396 did (C11).
    */
-  releaseAll(inUse: readonly PersistentGrant[] = []): void {
+  releaseAll(inUse: readonly PersistentGrant[] = [], revoke: GrantRevokeMode = 'try-end'): void {
     for (const g of [...this.free, ...inUse]) {
+      if (revoke === 'query-then-end') {
+        // Before XSA-396: gnttab_end_foreign_access(gref, 0, 0UL) then __free_page(), mapped or not.
+        this.gnttab.endForeignAccess(g.gref);
+        this.memory.freeRun([g.mfn]);
+        continue;
+      }
       if (!this.gnttab.tryEndForeignAccess(g.gref)) {
         this.memory.surrender(g.mfn);
         this.gnttab.endForeignAccess(g.gref, g.mfn);

@@ -363,6 +363,18 @@ function blkifCompletion(info: BlkfrontInfo, e: ShadowEntry, status: number): nu
   }
   const bounce = e.bounce;
   const stillMapped = releaseEntry(info, e);
+  if (info.options.grantRevoke === 'query-then-end') {
+    // Before XSA-396 a grant still mapped only earned a rate-limited alert; the request completed and
+    // its memory (bounce or the bio's own pages) went back for reuse with the grant still live.
+    if (stillMapped >= 0 && info.alertLimit.allow(info.env.now())) {
+      info.env.trace.log('blkfront', `backed has not unmapped grant: ${stillMapped}`);
+    }
+    if (bounce) {
+      if (read && status === BLKIF_RSP_OKAY) dest.set(k.memory.view(bounce));
+      k.memory.freeBuffer(bounce);
+    }
+    return 1;
+  }
   if (bounce) {
     if (read && status === BLKIF_RSP_OKAY && stillMapped < 0) dest.set(k.memory.view(bounce));
     k.memory.freeBuffer(bounce);

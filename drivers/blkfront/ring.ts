@@ -2,7 +2,8 @@
  * The shared ring of one blkfront device: setup_blkring (one contiguous run of 2^order pages, each
  * granted to the backend, XEN_FRONT_RING_INIT, an unbound event channel) and blkif_free (fail what is
  * outstanding, end access on the ring pages — deferred with the page while the backend still maps
- * them — and close the event channel).
+ * them — and close the event channel). Before XSA-396 ('query-then-end', C11) the ring pages were
+ * freed for reuse even when their revocation had to be deferred.
  */
 import { blkifRingSize } from '../blkif.js';
 import { FrontRing, SharedRing } from '../ring.js';
@@ -65,6 +66,13 @@ export function blkifFree(info: BlkfrontInfo): void {
     if (rc < 0) info.env.trace.log('blkfront', `${info.diskName}: closing event channel ${ring.port}: ${rc}`);
     ring.pages.forEach((mfn, i) => {
       const ref = ring.ringRefs[i];
+      if (info.options.grantRevoke === 'query-then-end') {
+        // Before XSA-396: gnttab_end_foreign_access(ref, 0, 0) defers the ref alone when the backend
+        // still maps the ring, and free_pages() hands the page back for reuse regardless.
+        k.gnttab.endForeignAccess(ref);
+        k.memory.freeRun([mfn]);
+        return;
+      }
       if (k.gnttab.tryEndForeignAccess(ref)) {
         k.memory.freeRun([mfn]);
         return;
@@ -74,7 +82,7 @@ export function blkifFree(info: BlkfrontInfo): void {
       k.gnttab.endForeignAccess(ref, mfn);
     });
   }
-  info.persistent?.releaseAll();
+  info.persistent?.releaseAll([], info.options.grantRevoke);
   info.persistent = undefined;
   // Maps of requests still being issued are destroyed by their dispatcher; the tag is simply dropped.
   info.tag = undefined;

@@ -20,6 +20,7 @@ import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
   BLKIF_OP_FLUSH_DISKCACHE,
   BLKIF_OP_WRITE_BARRIER,
+  blkifRingSize,
   VDISK_READONLY,
 } from '../blkif.js';
 import { DmaTag } from '../busdma/tag.js';
@@ -39,7 +40,7 @@ import {
   xenbusStateName,
 } from '../xenbus/state.js';
 import { XS_ERRNO } from '../xenbus/xs-wire.js';
-import { BlkfrontInfo, type BlkfrontKernel, type BlkfrontOptions } from './info.js';
+import { BlkfrontInfo, type BlkfrontKernel, type BlkfrontOptions, KernelOops } from './info.js';
 import { PersistentGrants } from './persistent.js';
 import { enterError, submitBio } from './request.js';
 import { blkifFree, setupBlkring } from './ring.js';
@@ -198,8 +199,14 @@ async function blkbackChanged(info: BlkfrontInfo, state: XenbusStateValue): Prom
     case XenbusState.Unknown:
       break;
     case XenbusState.Connected:
-      // C14: a backend that jumps to Connected (watches coalesce) still gets the handshake first.
-      if (dev.state !== XenbusState.Initialised && dev.state !== XenbusState.Connected) {
+      // C14 (c31ecf6c126d): a backend that jumps to Connected (or whose InitWait we never saw because
+      // the watch events coalesced) still gets the handshake first. Before the fix ('direct') connect
+      // ran on whatever talk_to_blkback had (not) set up.
+      if (
+        info.options.connect === 'handshake-first' &&
+        dev.state !== XenbusState.Initialised &&
+        dev.state !== XenbusState.Connected
+      ) {
         if (!(await talkToBlkback(info))) break;
       }
       await blkfrontConnect(info);
@@ -233,6 +240,7 @@ async function talkToBlkback(info: BlkfrontInfo): Promise<boolean> {
     domid: dev.otherendId!,
     maxSegments: Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, info.options.maxIndirectSegments),
     alignment: 512,
+    revoke: info.options.grantRevoke,
   });
   let ring: ReturnType<typeof setupBlkring>;
   try {
@@ -292,7 +300,7 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
     if (info.gd) info.gd.capacitySectors = sectors;
     return;
   }
-  if (info.connected === 'error' || !info.ring) return;
+  if (info.connected === 'error') return;
   const fields: Record<string, number> = {};
   for (const key of ['sectors', 'info', 'sector-size']) {
     const text = await readOptional(client, joinPath(otherend, key));
@@ -308,6 +316,7 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
   info.sectorSize = fields['sector-size'];
   info.physicalSectorSize = await readUnsigned(client, otherend, 'physical-sector-size', info.sectorSize);
   await gatherBackendFeatures(info);
+  await blkfrontSetupIndirect(info);
   try {
     xlvbdAllocGendisk(info);
   } catch (e) {
@@ -322,7 +331,7 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
     `blkfront: ${info.name}: ${flushInfo(info)} persistent grants: ${info.featurePersistent ? 'enabled;' : 'disabled;'} ` +
       `indirect descriptors: ${info.maxIndirectSegments ? 'enabled;' : 'disabled;'} bounce buffer: ${info.bounce ? 'enabled' : 'disabled;'}`,
   );
-  info.ring.wake.wakeAll();
+  info.ring?.wake.wakeAll();
 }
 
 function flushInfo(info: BlkfrontInfo): string {
@@ -364,6 +373,34 @@ async function gatherBackendFeatures(info: BlkfrontInfo): Promise<void> {
   if (info.featurePersistent) {
     info.persistent = new PersistentGrants(info.kernel.gnttab, info.kernel.memory, info.dev.otherendId!);
   }
+}
+
+/**
+ * blkfront_setup_indirect: size the per-request grant arrays of every shadow slot by BLK_RING_SIZE(info),
+ * which talk_to_blkback fixed with nr_ring_pages. Reached without the handshake (C14 before
+ * c31ecf6c126d) nr_ring_pages is still 0, BLK_RING_SIZE underflows and rinfo->shadow was never
+ * allocated: the access faults, modelled as the oops Linux took.
+ */
+async function blkfrontSetupIndirect(info: BlkfrontInfo): Promise<void> {
+  const ring = info.ring;
+  if (info.nrRingPages === 0 || ring === undefined) {
+    await raiseOops(
+      info,
+      'unable to handle kernel NULL pointer dereference',
+      `blkfront_setup_indirect: ${info.diskName}: rinfo->shadow is not allocated ` +
+        `(nr_ring_pages ${info.nrRingPages}: talk_to_blkback never ran)`,
+    );
+  }
+  const size = blkifRingSize(info.abi!, info.ringPageOrder);
+  if (ring!.shadow.size !== size) {
+    throw new Error(`blkfront: ${info.diskName}: shadow of ${ring!.shadow.size} slots, ring of ${size}`);
+  }
+}
+
+/** Report an oops through the guest kernel (which does not return), or throw one without it. */
+async function raiseOops(info: BlkfrontInfo, bug: string, detail: string): Promise<never> {
+  if (info.kernel.oops) return info.kernel.oops(bug, detail);
+  throw new KernelOops(bug, detail);
 }
 
 /** xlvbd_alloc_gendisk: the guest's xvdX. */

@@ -14,7 +14,8 @@
  *   the client callback with ECANCELED (A5.1).
  * - Unload ends access with the atomic try-operation (XSA-396): a grant the backend still maps is put
  *   on the grant table's deferred list with its frame, which leaves the guest's allocator for good
- *   (`GuestMemory.surrender`) and goes back to Xen only once revoked.
+ *   (`GuestMemory.surrender`) and goes back to Xen only once revoked. A tag created with
+ *   `revoke: 'query-then-end'` behaves as the code before XSA-396 did instead (teardown.md §4 C11).
  */
 import type { GrantFreeCallback } from '../grant-table.js';
 import { GrantRefHead } from '../grant-table.js';
@@ -269,6 +270,7 @@ export class DmaMap {
       case 'loaded':
         break;
     }
+    if (t.revoke === 'query-then-end') return this.unloadQueryThenEnd();
     const failed: DmaSegment[] = [];
     this.segs.forEach((s, i) => {
       if (t.gnttab.endForeignAccessRef(s.gref)) {
@@ -292,6 +294,36 @@ export class DmaMap {
     this.lastUnloadStillMapped = stillMapped;
     this.setState('unloaded');
     return stillMapped;
+  }
+
+  /**
+   * Unload as blkfront did before XSA-396 (Linux abf1fd5919d6^): gnttab_query_foreign_access() first;
+   * a grant that reads mapped is left granted (Linux kept it, ref live, on rinfo->grants), one that
+   * reads unmapped gets gnttab_end_foreign_access(ref, 0, 0UL), which defers the ref alone when the
+   * backend mapped it after the query. Neither holds the frame: the caller frees it for reuse while the
+   * backend may still reach it. Returns how many grants read mapped.
+   * Simplification: the refs left granted are not reused (Linux ended them at blkif_free).
+   */
+  private unloadQueryThenEnd(): number {
+    const t = this.tag;
+    let mapped = 0;
+    this.segs.forEach((s, i) => {
+      if (t.gnttab.queryForeignAccess(s.gref) !== 0) {
+        mapped++;
+        return;
+      }
+      if (t.gnttab.endForeignAccessRef(s.gref)) {
+        if (this.fromPool[i]) t.pool!.release(s.gref);
+        else t.gnttab.freeGrantReference(s.gref);
+        return;
+      }
+      t.gnttab.endForeignAccess(s.gref);
+    });
+    this.segs = [];
+    this.fromPool = [];
+    this.lastUnloadStillMapped = mapped;
+    this.setState('unloaded');
+    return mapped;
   }
 
   /** bus_dmamap_destroy: EBUSY while loaded or deferred. */

@@ -28,7 +28,15 @@ export interface DmaTagOptions {
   flags?: number;
   /** A reserved pool the maps claim from first. */
   pool?: GrantPool;
+  /**
+   * How unload revokes a grant (teardown.md §4 C11): 'try-end' (default, XSA-396) ends access with the
+   * atomic try-operation and keeps a still-mapped frame out of reuse; 'query-then-end' is the code
+   * before XSA-396: ask whether the grant is mapped, then end it without holding the frame.
+   */
+  revoke?: GrantRevokeMode;
 }
+
+export type GrantRevokeMode = 'try-end' | 'query-then-end';
 
 export class DmaTag {
   readonly name: string;
@@ -38,6 +46,7 @@ export class DmaTag {
   readonly alignment: number;
   readonly flags: number;
   readonly pool: GrantPool | undefined;
+  readonly revoke: GrantRevokeMode;
   private readonly maps = new Set<DmaMap>();
   private destroyed = false;
 
@@ -54,6 +63,7 @@ export class DmaTag {
     this.alignment = o.alignment;
     this.flags = o.flags;
     this.pool = o.pool;
+    this.revoke = o.revoke;
   }
 
   /** bus_dma_tag_create. Throws BusDmaError(EINVAL) naming the bad field. */
@@ -92,6 +102,13 @@ export class DmaTag {
         `busdma tag ${options.name}: alignment ${alignment} must be a power of two up to ${XEN_PAGE_SIZE}`,
       );
     }
+    const revoke = options.revoke ?? 'try-end';
+    if (revoke !== 'try-end' && revoke !== 'query-then-end') {
+      throw new BusDmaError(
+        EINVAL,
+        `busdma tag ${options.name}: revoke ${JSON.stringify(revoke)} must be 'try-end' or 'query-then-end'`,
+      );
+    }
     return new DmaTag(env, gnttab, memory, {
       name: options.name,
       domid,
@@ -100,6 +117,7 @@ export class DmaTag {
       alignment,
       flags: flags & 0xffff,
       pool: options.pool,
+      revoke,
     });
   }
 

@@ -19,6 +19,7 @@ import { BlockLayer } from '../kernel/block-device.js';
 import { KernelWaits } from '../kernel/waits.js';
 import type { Env, Holder } from '../runtime/engine.js';
 import { GuestBlockLayer } from './block-layer.js';
+import { guestOopsReporter } from './oops.js';
 import { Workload } from './workload.js';
 
 export interface GuestKernelOptions {
@@ -78,6 +79,7 @@ export class GuestKernel {
         events: this.events,
         memory: this.memory,
         blocks: this.blocks,
+        oops: guestOopsReporter(o.env, o.hc, 'blkfront'),
       },
       o.blkfront,
     );

@@ -1,0 +1,32 @@
+/**
+ * A guest kernel oops (arch/x86/kernel/dumpstack.c oops_begin/oops_end): the "BUG: ..." line and the
+ * detail in the kernel log, "Oops: 0000 [#1] SMP", a trace event of kind 'oops', then — as a PV guest
+ * booted with panic_on_oops — "Kernel panic - not syncing: Fatal exception": the panic notifier issues
+ * SCHEDOP_shutdown(SHUTDOWN_crash) and the vCPU stops; the toolstack then applies on_crash.
+ * The faulting task goes no further: the returned promise never settles.
+ */
+import type { KernelOopsReporter } from '../../drivers/blkfront/info.js';
+import { KernelOops } from '../../drivers/blkfront/info.js';
+import type { Hypercalls } from '../../hypervisor/hypercall.js';
+import { SHUTDOWN_crash } from '../../hypervisor/layout.js';
+import type { Env } from '../runtime/engine.js';
+
+export function guestOopsReporter(
+  env: Env,
+  hc: Pick<Hypercalls, 'shutdown'>,
+  component: string,
+): KernelOopsReporter {
+  let oopses = 0;
+  return async (bug: string, detail: string): Promise<never> => {
+    oopses++;
+    env.trace.log(component, `BUG: ${bug}`);
+    env.trace.log(component, detail);
+    env.trace.log(component, `Oops: 0000 [#${oopses}] SMP`);
+    env.trace.emit(component, 'oops', { bug, detail });
+    env.trace.log('kernel', 'Kernel panic - not syncing: Fatal exception');
+    hc.shutdown(SHUTDOWN_crash);
+    if (env.haltDomain) await env.haltDomain();
+    // An engine that cannot stop the vCPU: unwind the faulting task instead.
+    throw new KernelOops(bug, detail);
+  };
+}
