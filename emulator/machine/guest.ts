@@ -224,7 +224,9 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
             ...(a.count !== undefined ? { count: a.count } : {}),
             ...(a.duration !== undefined ? { durationMs: a.duration } : {}),
             ...(a.size !== undefined ? { size: a.size } : {}),
-            pattern: { kind: 'seq' },
+            // Scenario fio steps name no pattern: seq; API callers may pass one (a random fill makes a
+            // read from the wrong offset visible, which seq's 256-byte period hides).
+            pattern: a.pattern ?? { kind: 'seq' },
             verify: a.verify === true,
           }),
         );

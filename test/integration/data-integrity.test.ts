@@ -14,7 +14,7 @@ import { describe, expect, test } from 'vitest';
 import type { MachineBlkfrontParams } from '../../emulator/machine/config.js';
 import type { TraceEvent } from '../../emulator/runtime/engine.js';
 import { firstMismatch, type Pattern } from '../../emulator/scenario/pattern.js';
-import { type DataMachine, MiB, onDataMachine, PHY, removeWorkDir, TAP } from './data-machine.js';
+import { type DataMachine, FILL, MiB, onDataMachine, PHY, removeWorkDir, TAP } from './data-machine.js';
 
 const KiB = 1024;
 const BS = 64 * KiB;
@@ -47,13 +47,11 @@ interface JobResult {
   failures: string[];
 }
 
-const seq: Pattern = { kind: 'seq' };
-
 /** Everything one disk goes through; returns what the assertions look at. */
 async function exercise(m: DataMachine, disk: string, image: string, salt: number) {
   const call = (method: string, a: Record<string, unknown>) => m.ctl.call(m.guest, method, { disk, ...a });
-  // 1. The image's own bytes (filled with seq), across a 256 KiB read at an odd page.
-  const read = (await call('read', { offset: MiB + 4096, length: 256 * KiB, verify: seq })) as {
+  // 1. The image's own bytes, across a 256 KiB read at an odd page.
+  const read = (await call('read', { offset: MiB + 4096, length: 256 * KiB, verify: FILL })) as {
     mismatchAt: number;
   };
   // 2. fio reads of the image at queue depth 1 and 32.
@@ -62,6 +60,7 @@ async function exercise(m: DataMachine, disk: string, image: string, salt: numbe
     bs: BS,
     iodepth: 1,
     count: 16,
+    pattern: FILL,
     verify: true,
   })) as JobResult;
   const rd32 = (await call('fio', {
@@ -69,6 +68,7 @@ async function exercise(m: DataMachine, disk: string, image: string, salt: numbe
     bs: BS,
     iodepth: 32,
     count: 128,
+    pattern: FILL,
     verify: true,
   })) as JobResult;
   // 3. Write, flush, and the bytes are in the file.
@@ -80,6 +80,7 @@ async function exercise(m: DataMachine, disk: string, image: string, salt: numbe
   // misplaced write shows as old bytes. Then a flush, and the file holds exactly what was acknowledged.
   const region = MiB;
   const old: Pattern = { kind: 'random', seed: 3000 + salt };
+  const fresh: Pattern = { kind: 'random', seed: 4000 + salt };
   await call('write', { offset: 0, length: region, pattern: old });
   const wr1 = (await call('fio', {
     rw: 'write',
@@ -87,6 +88,7 @@ async function exercise(m: DataMachine, disk: string, image: string, salt: numbe
     iodepth: 1,
     count: 4,
     size: region,
+    pattern: fresh,
     verify: true,
   })) as JobResult;
   const wr32 = (await call('fio', {
@@ -95,6 +97,7 @@ async function exercise(m: DataMachine, disk: string, image: string, salt: numbe
     iodepth: 32,
     count: 64,
     size: region,
+    pattern: fresh,
     verify: true,
   })) as JobResult;
   await call('flush', {});
@@ -103,7 +106,7 @@ async function exercise(m: DataMachine, disk: string, image: string, salt: numbe
   for (let off = 0; off < region; off += BS) {
     const got = file.subarray(off, off + BS);
     blocks.push(
-      firstMismatch(seq, off, got) === -1 ? 'new' : firstMismatch(old, off, got) === -1 ? 'old' : 'torn',
+      firstMismatch(fresh, off, got) === -1 ? 'new' : firstMismatch(old, off, got) === -1 ? 'old' : 'torn',
     );
   }
   return { read: read.mismatchAt, flushed, rd1, rd32, wr1, wr32, blocks };
@@ -197,10 +200,12 @@ describe('data integrity through the machine (sim): phy and tap disks', () => {
           bs: 4096,
           iodepth: 32,
           count: 64,
+          pattern: FILL,
           verify: true,
         }),
       );
       removeWorkDir(r.workDir);
+      expect(r.value).toMatchObject({ ios: 64, errors: 0, verifyErrors: 0 });
       streams.push(
         r.trace
           .filter((e) => e.comp === 'blkfront' && e.kind === 'request-start')

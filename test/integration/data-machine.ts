@@ -2,7 +2,8 @@
  * A whole machine for data-path tests: dom0 with a loop-style block device over an image file (the
  * `phy` path: blkback opens /dev/loop0 directly) and a second image served by tapdisk2 through blktap2
  * (the `tap` path), one guest with both disks, booted by `xl create`. Both images start filled with
- * the `seq` pattern (byte(o) = o & 0xff) so any read can be checked against the file.
+ * FILL (a random pattern: a function of the absolute offset with no short period, so a read from the
+ * wrong offset cannot pass) and any read can be checked against the file.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,11 +16,13 @@ import type {
 import { MACHINE_DEFAULT_VERSIONS } from '../../emulator/machine/config.js';
 import { buildMachine } from '../../emulator/machine/machine.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
-import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { type Pattern, patternBytes } from '../../emulator/scenario/pattern.js';
 
 export const MiB = 1024 * 1024;
 export const IMAGE_BYTES = 4 * MiB;
 export const GUEST = 'guest1';
+/** What both images hold at the start. */
+export const FILL: Pattern = { kind: 'random', seed: 31 };
 /** The disks as the guest sees them. */
 export const PHY = 'xvda';
 export const TAP = 'xvdb';
@@ -76,7 +79,7 @@ export async function onDataMachine<T>(
   const workDir = mkdtempSync(join(tmpdir(), 'xenpv-data-'));
   const phyImage = join(workDir, 'phy.img');
   const tapImage = join(workDir, 'tap.img');
-  const fill = patternBytes({ kind: 'seq' }, 0, IMAGE_BYTES);
+  const fill = patternBytes(FILL, 0, IMAGE_BYTES);
   writeFileSync(phyImage, fill);
   writeFileSync(tapImage, fill);
   const config = machineConfig(o, workDir);
