@@ -6,7 +6,7 @@
 import type { BlockDevice } from '../../emulator/kernel/block-device.js';
 import { KernelError } from '../../emulator/kernel/errno.js';
 import { namedHolder } from '../../emulator/kernel/kernel.js';
-import type { Holder } from '../../emulator/runtime/engine.js';
+import type { Holder, WaitFor } from '../../emulator/runtime/engine.js';
 import { VDISK_CDROM, VDISK_READONLY } from '../blkif.js';
 import type { BlkifDisk } from '../blkif-validate.js';
 import { E, hex8, MAX_INDIRECT_SEGMENTS, mkdev } from './common.js';
@@ -114,11 +114,21 @@ export class XenVbd {
  * The holder blkback opens a vbd as: "blkback vbd-<fe>-<devid>". It is not blocked in the kernel sense,
  * but it keeps the device open until its xenbus device is removed, which someone else must do.
  */
-export function vbdHolder(ctx: BlkbackContext, busId: string, nodename: string): Holder {
-  return namedHolder(`blkback ${busId}`, () => ({
-    what: `removal of ${nodename} (by the toolstack)`,
-    holders: () => ctx.removalHolders(nodename),
-  }));
+export function vbdHolder(
+  ctx: BlkbackContext,
+  busId: string,
+  nodename: string,
+  releasing: () => WaitFor | undefined = () => undefined,
+): Holder {
+  // Once the removal runs, the device is released at the end of the disconnect: name what that waits on.
+  return namedHolder(
+    `blkback ${busId}`,
+    () =>
+      releasing() ?? {
+        what: `removal of ${nodename} (by the toolstack)`,
+        holders: () => ctx.removalHolders(nodename),
+      },
+  );
 }
 
 export { E };

@@ -3,7 +3,7 @@
  * count, and the version-dependent disconnect and free (xenbus.c: xen_blkif_disconnect, xen_blkif_free,
  * xen_blkif_put and its deferred free work).
  */
-import type { WaitQueue } from '../../emulator/runtime/engine.js';
+import type { WaitFor, WaitQueue } from '../../emulator/runtime/engine.js';
 import { BLKIF_ABI_X86_32, type BlkifAbi } from '../blkif.js';
 import type { XenbusDevice } from '../xenbus/device.js';
 import { E } from './common.js';
@@ -26,6 +26,8 @@ export class XenBlkif {
   /** blkif->waiting_to_free (2012/2013): woken when refcnt reaches 0. */
   readonly waitingToFree: WaitQueue;
   private freeing = false;
+  /** Set while a disconnect sleeps for the references (2012/2013): what the vbd's holder waits on. */
+  drainWait: WaitFor | undefined;
 
   constructor(
     readonly ctx: BlkbackContext,
@@ -89,10 +91,19 @@ export class XenBlkif {
         const disk = this.vbd?.bdev;
         // Holders: the disk completing I/O, and any xenblkd nobody stopped (a C6 leak keeps its reference).
         const leaked = () => this.rings.flatMap((r) => [...r.threads].filter((t) => !t.shouldStop));
-        await this.ctx.env.wait(this.waitingToFree, () => this.refcnt === 0, {
+        const waitFor = {
           what: `blkif ${this.label} references to drop (${this.inflight()} request(s) in flight, ${leaked().length} xenblkd not stopped)`,
-          holders: () => [...(disk?.driver.ioHolders?.(disk) ?? []), ...leaked().map((t) => t.task)],
-        });
+          holders: () => [
+            ...(this.inflight() > 0 ? (disk?.driver.ioHolders?.(disk) ?? []) : []),
+            ...leaked().map((t) => t.task),
+          ],
+        };
+        this.drainWait = waitFor;
+        try {
+          await this.ctx.env.wait(this.waitingToFree, () => this.refcnt === 0, waitFor);
+        } finally {
+          this.drainWait = undefined;
+        }
       }
       this.refcnt++;
     }

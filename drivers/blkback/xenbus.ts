@@ -354,7 +354,8 @@ export class Blkback {
     // The frontend directory's name is the vbd handle.
     const handle = kstrtoul0(dev.otherend!.slice(dev.otherend!.lastIndexOf('/') + 1));
     if (handle === undefined) return;
-    if (this.backends.get(dev.nodename) !== be || !be.blkif) return;
+    const blkif = be.blkif;
+    if (this.backends.get(dev.nodename) !== be || !blkif) return;
     be.major = mm.major;
     be.minor = mm.minor;
     be.mode = mode;
@@ -364,7 +365,7 @@ export class Blkback {
       minor: mm.minor,
       readonly: !mode.includes('w'),
       cdrom,
-      holder: vbdHolder(this.ctx, dev.busId, dev.nodename),
+      holder: vbdHolder(this.ctx, dev.busId, dev.nodename, () => blkif.drainWait),
     });
     if (typeof vbd === 'number') {
       be.major = 0;

@@ -47,3 +47,62 @@ describe('C7: blkback disconnect on frontend Closing (6f5986bce558)', () => {
     expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['expect.data disk.img 65536@0']);
   }, 30_000);
 });
+
+const run = (name: string) => runScenario(file(name), { engine: 'sim' });
+
+/** The two files of a pair differ only in `versions` (and names/descriptions). */
+function samePairSteps(buggy: string, fixed: string) {
+  const a = loadRunnableScenario(file(buggy)).scenario;
+  const b = loadRunnableScenario(file(fixed)).scenario;
+  const strip = (s: typeof a) => JSON.stringify(s.steps, (k, v) => (k === 'at' ? undefined : v));
+  expect(strip(a)).toBe(strip(b));
+  return { a, b };
+}
+
+describe('C6: guest-triggered xenblkd leak on reconnect (2.6.18, ef9e715c419c)', () => {
+  test('2.6.18: the leaked thread keeps the blkif reference: xenwatch sleeps for good, tapdev0 stays open, the guest stays dying', async () => {
+    const r = await run('c6-blkback-reconnect-thread-leak');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    const chain = r.stalls[0]!.chain.map((l) => l.waitsFor);
+    expect(chain).toEqual([
+      'tap-ctl select() 5 s: DETACH_RSP from tapdisk 101',
+      'tapdev0 to have no openers',
+      'blkif vbd-1-51712 references to drop (0 request(s) in flight, 1 xenblkd not stopped)',
+      'requests on ring vbd-1-51712/0',
+    ]);
+    expect(r.tapCtlList).toEqual(['minor=0']);
+    // two connects, one thread each; only the second was ever stopped
+    const dmesg = r.dmesg[0]!.join('\n');
+    expect(dmesg.match(/using 1 queues/g)).toHaveLength(1);
+  }, 30_000);
+
+  test('ef9e715c419c: the same walk tears down first; the destroy is clean', async () => {
+    const r = await run('c6-blkback-reconnect-thread-leak-fixed');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(r.stalls).toEqual([]);
+    expect(r.tapCtlList).toEqual([]);
+    expect(r.dmesg[0]!.join('\n').match(/using 1 queues/g)).toHaveLength(2);
+    expect(r.trace.some((e) => e.kind === 'blkif-free')).toBe(true);
+  }, 30_000);
+
+  test('the pair differs only in blkback-reconnect; flipping it on the buggy file fails its stall and leak checks', async () => {
+    const { a, b } = samePairSteps(
+      'c6-blkback-reconnect-thread-leak',
+      'c6-blkback-reconnect-thread-leak-fixed',
+    );
+    expect(a.versions).toEqual({ ...b.versions, blkbackReconnect: '2.6.18' });
+    const r = await runScenario(
+      { ...a, versions: { ...a.versions, blkbackReconnect: 'ef9e715c419c' } },
+      { engine: 'sim' },
+    );
+    expect(r.verdict).toBe('fail');
+    expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+      'expect.stall',
+      'expect.tap-ctl-list',
+      'expect.domains.dying',
+      expect.stringMatching(/^expect\.log guest1 contains/),
+    ]);
+  }, 30_000);
+});
