@@ -35,10 +35,34 @@ const errno = (e: unknown): number => {
   throw e;
 };
 
-export async function handleConnection(s: TapdiskServer, conn: number): Promise<void> {
+/**
+ * A control connection as the handlers see it: its descriptor and how a reply leaves. Xen's copy writes
+ * each reply at once; the xapi copy queues it in the connection's output buffer (control-xapi.ts).
+ */
+export interface ControlConn {
+  readonly fd: number;
+  send(bytes: Uint8Array): Promise<void>;
+}
+
+/** Xen's in-tree control: one accepted connection handled to the end, then closed. */
+export async function handleConnection(s: TapdiskServer, fd: number): Promise<void> {
+  const conn: ControlConn = {
+    fd,
+    send: async (bytes) => {
+      await s.proc.write(fd, bytes);
+    },
+  };
+  await receiveAndDispatch(s, conn);
+  await s.proc.close(fd).catch((e: unknown) => {
+    if (!isKernelError(e)) throw e;
+  });
+}
+
+/** tapdisk_control_read_message() with its 2 s select, validation, and the handler of the message. */
+export async function receiveAndDispatch(s: TapdiskServer, conn: ControlConn): Promise<void> {
   const { proc } = s;
   try {
-    const ready = await proc.select([conn], [], {
+    const ready = await proc.select([conn.fd], [], {
       timeoutMs: TAPDISK_CONTROL_READ_TIMEOUT_MS,
       timeoutName: 'tapdisk control read 2 s',
       what: `a control message on ctl${proc.pid}`,
@@ -47,7 +71,7 @@ export async function handleConnection(s: TapdiskServer, conn: number): Promise<
       s.trace('control-timeout');
       return;
     }
-    const bytes = await proc.read(conn);
+    const bytes = await proc.read(conn.fd);
     if (bytes === null) return;
     let request: TapdiskMessage;
     if (tapdiskValidateRequest(bytes) !== 0) {
@@ -70,15 +94,12 @@ export async function handleConnection(s: TapdiskServer, conn: number): Promise<
     if (!isKernelError(e)) throw e;
     s.trace('control-error', { error: e.code });
   }
-  await proc.close(conn).catch((e: unknown) => {
-    if (!isKernelError(e)) throw e;
-  });
 }
 
 /** Writes one reply; a vanished peer (EPIPE, SIGPIPE ignored) is logged, not fatal. */
-async function reply(s: TapdiskServer, conn: number, msg: TapdiskMessage): Promise<void> {
+async function reply(s: TapdiskServer, conn: ControlConn, msg: TapdiskMessage): Promise<void> {
   try {
-    await s.proc.write(conn, encodeTapdiskMessage(msg));
+    await conn.send(encodeTapdiskMessage(msg));
     s.trace('reply', { type: tapdiskMessageName(msg.type), cookie: msg.cookie });
   } catch (e) {
     if (!isKernelError(e)) throw e;
@@ -86,7 +107,7 @@ async function reply(s: TapdiskServer, conn: number, msg: TapdiskMessage): Promi
   }
 }
 
-async function dispatch(s: TapdiskServer, conn: number, req: TapdiskMessage): Promise<void> {
+async function dispatch(s: TapdiskServer, conn: ControlConn, req: TapdiskMessage): Promise<void> {
   const minor = req.cookie;
   switch (req.type) {
     case TapdiskMessageType.PID:
@@ -146,13 +167,21 @@ function openImage(type: string, path: string, readOnly: boolean, latencyMs: num
   throw new KernelError('ENOSYS', `open ${type}:${path}: no driver`);
 }
 
-async function open(s: TapdiskServer, conn: number, req: TapdiskMessage): Promise<void> {
+async function open(s: TapdiskServer, conn: ControlConn, req: TapdiskMessage): Promise<void> {
   const minor = req.cookie;
-  const fail = (err: number, message = '') => reply(s, conn, responseMessage('ERROR', minor, err, message));
+  const refuse = (err: number, message = '') => reply(s, conn, responseMessage('ERROR', minor, err, message));
   const vbd = s.vbd(minor);
-  if (vbd === undefined || vbd.ringFd === undefined) return fail(ERRNO.EINVAL);
-  if (vbd.name !== undefined) return fail(ERRNO.EALREADY);
-  if (req.body.kind !== 'params') return fail(ERRNO.EINVAL);
+  if (vbd === undefined || vbd.ringFd === undefined) return refuse(ERRNO.EINVAL);
+  if (vbd.name !== undefined) return refuse(ERRNO.EALREADY);
+  // The image could not be opened or the device created (tapdisk_control_open_image's fail path):
+  // e403288 keeps the VBD (only its name goes); before it the whole VBD was freed while it stayed
+  // linked in the server's list, for tap-ctl create's rollback DETACH to find.
+  const fail = (err: number, message = '') => {
+    if (s.options.openFailure === '2011-06') vbd.free('the OPEN failure path (tapdisk_control_open_image)');
+    else vbd.name = undefined;
+    return refuse(err, message);
+  };
+  if (req.body.kind !== 'params') return refuse(ERRNO.EINVAL);
   const params = req.body.path;
   const stack = parseDriverStack(params, s.options.variant === 'xapi' ? 'xapi' : 'xen');
   if (!stack.ok) return fail(-stack.err, stack.reason.slice(0, 200));
@@ -216,7 +245,7 @@ async function close(s: TapdiskServer, minor: number, force: boolean): Promise<n
   return 0;
 }
 
-async function detach(s: TapdiskServer, conn: number, minor: number): Promise<void> {
+async function detach(s: TapdiskServer, conn: ControlConn, minor: number): Promise<void> {
   const vbd = s.vbd(minor);
   const respond = (err: number) => reply(s, conn, responseMessage('DETACH_RSP', minor, err));
   if (vbd === undefined) return respond(ERRNO.EINVAL);
@@ -233,7 +262,7 @@ async function detach(s: TapdiskServer, conn: number, minor: number): Promise<vo
  * fa28881: REMOVE_DEVICE until it stops failing with EBUSY, running the event loop meanwhile (the
  * tapdev's last close makes the ring readable). False when the tap-ctl client went away first.
  */
-async function removeDevice(s: TapdiskServer, conn: number, vbd: Vbd): Promise<boolean> {
+async function removeDevice(s: TapdiskServer, conn: ControlConn, vbd: Vbd): Promise<boolean> {
   for (;;) {
     const fd = vbd.ringFd;
     if (fd === undefined) return true;
@@ -244,10 +273,13 @@ async function removeDevice(s: TapdiskServer, conn: number, vbd: Vbd): Promise<b
       if (!isKernelError(e, 'EBUSY')) throw e;
     }
     s.trace('remove-device-busy', { minor: vbd.minor });
-    const ready = await s.pump([conn]);
-    if (ready.includes(conn)) {
+    // tapdisk_server_iterate(): the xapi control also accepts and serves other connections meanwhile.
+    const others = s.control?.readFds() ?? [];
+    const ready = await s.pump([conn.fd, ...others]);
+    await s.control?.handleReady(ready.filter((fd) => fd !== conn.fd));
+    if (ready.includes(conn.fd)) {
       const data = await s.proc
-        .read(conn)
+        .read(conn.fd)
         .catch((e: unknown) => (isKernelError(e) ? null : Promise.reject(e)));
       if (data === null) {
         s.trace('detach-abandoned', { minor: vbd.minor });

@@ -6,8 +6,9 @@
  * blocks the whole process. The kernel side of AIO is a timer task per completion time: image latency
  * is ordinary idleness, not a wait with a timeout.
  * It ignores SIGPIPE, prints its socket path on stdout (what `tap-ctl spawn` reads), and exits after its
- * last VBD is removed, closing the listener (unaccepted connections are dropped: the C17 fix) and
- * unlinking its socket.
+ * last VBD is removed, closing the listener (unaccepted connections are dropped) and unlinking its
+ * socket. The xapi variant keeps a table of accepted connections instead (control-xapi.ts, C17).
+ * A crash of its own (failed assertion, use of freed memory: crash.ts) kills it with the signal.
  */
 import { BLKTAP2_CONTROL_DIR, controlSocketPath } from '../../drivers/blktap/abi.js';
 import { isKernelError } from '../kernel/errno.js';
@@ -16,6 +17,8 @@ import type { Kernel } from '../kernel/kernel.js';
 import type { Process, Program } from '../kernel/process.js';
 import type { Env } from '../runtime/engine.js';
 import { handleConnection } from './control.js';
+import { XapiControl } from './control-xapi.js';
+import { dieOf, TapdiskCrash } from './crash.js';
 import { DEFAULT_TAPDISK_OPTIONS, parseTapdiskArgs, type TapdiskOptions } from './options.js';
 import type { Vbd } from './vbd.js';
 
@@ -29,6 +32,8 @@ export class TapdiskServer {
   run = true;
   listenFd = -1;
   readonly controlPath: string;
+  /** The xapi variant's connection table; undefined for Xen's one-connection-at-a-time control. */
+  readonly control: XapiControl | undefined;
   /** The AIO completion eventfd (td_lio's event fd) and the completion time a kernel timer is armed for. */
   private aio: { fd: number; eventfd: Eventfd } | undefined;
   private aioArmedFor: number | undefined;
@@ -39,12 +44,14 @@ export class TapdiskServer {
     readonly options: TapdiskOptions,
   ) {
     this.controlPath = controlSocketPath(proc.pid);
+    this.control = options.variant === 'xapi' ? new XapiControl(this) : undefined;
   }
 
   trace(kind: string, fields: Record<string, unknown> = {}): void {
     this.env.trace.emit('tapdisk', kind, { pid: this.proc.pid, ...fields });
   }
 
+  /** tapdisk_server_get_vbd(): walks the list, reading each VBD's minor. */
   vbd(minor: number): Vbd | undefined {
     return this.vbds.find((v) => v.minor === minor);
   }
@@ -64,15 +71,19 @@ export class TapdiskServer {
     this.listenFd = await this.proc.listen(this.controlPath, TAPDISK_SOCKET_BACKLOG);
     this.proc.print(this.controlPath);
     this.trace('start', { socket: this.controlPath, variant: this.options.variant });
+    const control = this.control;
     while (this.run) {
-      const ready = await this.pump([this.listenFd]);
+      const ready = await this.pump(control ? control.readFds() : [this.listenFd]);
       if (!this.run) break;
-      if (ready.includes(this.listenFd)) {
+      if (control) await control.handleReady(ready);
+      else if (ready.includes(this.listenFd)) {
         const conn = await this.proc.accept(this.listenFd);
         await handleConnection(this, conn);
       }
       await this.reapShutdowns();
     }
+    // tapdisk_control_close(): drain, then unlink the socket and close the listener.
+    await control?.drain();
     await this.proc.close(this.listenFd);
     await this.proc.unlink(this.controlPath);
     this.trace('exit');
@@ -157,7 +168,12 @@ export function tapdiskProgram(k: Kernel, defaults: TapdiskOptions = DEFAULT_TAP
       proc.print(String(e instanceof Error ? e.message : e));
       return 1;
     }
-    return new TapdiskServer(proc, env, options).main();
+    try {
+      return await new TapdiskServer(proc, env, options).main();
+    } catch (e) {
+      if (e instanceof TapdiskCrash) return dieOf(env, proc, e);
+      throw e;
+    }
   };
 }
 

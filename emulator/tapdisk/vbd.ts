@@ -23,6 +23,7 @@ import { isKernelError, KernelError } from '../kernel/errno.js';
 import type { Vma } from '../kernel/file.js';
 import type { Process } from '../kernel/process.js';
 import type { Env } from '../runtime/engine.js';
+import { useAfterFree } from './crash.js';
 import type { ImageDriver } from './drivers/image-driver.js';
 import type { ImageFaults } from './image-faults.js';
 import { TdVbdState } from './message.js';
@@ -40,7 +41,9 @@ export interface VbdIo {
 
 export class Vbd {
   /** The blktap minor; -1 once detached. */
-  minor: number;
+  private minorNumber: number;
+  /** Set by free(): every later access is a use-after-free (the model poisons the object, as KASAN). */
+  private freedBy: string | undefined;
   state = 0;
   /** `type:path` of the open image (vbd->name); undefined when closed. */
   name: string | undefined;
@@ -60,11 +63,44 @@ export class Vbd {
     minor: number,
     private readonly faults?: ImageFaults,
   ) {
-    this.minor = minor;
+    this.minorNumber = minor;
+  }
+
+  /** td_vbd_t memory is gone: throws the crash the access would cause. */
+  private touch(access: string): void {
+    if (this.freedBy !== undefined) {
+      throw useAfterFree(`td_vbd_t (minor ${this.minorNumber})`, this.freedBy, access);
+    }
+  }
+
+  get minor(): number {
+    this.touch('reading vbd->minor (tapdisk_server_get_vbd)');
+    return this.minorNumber;
+  }
+
+  set minor(m: number) {
+    this.touch('writing vbd->minor');
+    this.minorNumber = m;
+  }
+
+  get freed(): boolean {
+    return this.freedBy !== undefined;
+  }
+
+  /**
+   * free(vbd) without unlinking it or closing its ring (the pre-e403288 OPEN failure path): the images
+   * and name go, the memory is released, and whoever still holds the pointer touches freed memory.
+   */
+  free(by: string): void {
+    this.touch('free(vbd)');
+    this.closeImage();
+    this.name = undefined;
+    this.freedBy = by;
+    this.trace('freed', { by });
   }
 
   private trace(kind: string, fields: Record<string, unknown> = {}): void {
-    this.env.trace.emit('tapdisk', kind, { pid: this.proc.pid, minor: this.minor, ...fields });
+    this.env.trace.emit('tapdisk', kind, { pid: this.proc.pid, minor: this.minorNumber, ...fields });
   }
 
   test(flag: keyof typeof TdVbdState): boolean {
@@ -107,6 +143,7 @@ export class Vbd {
 
   /** tapdisk_vbd_detach() of Xen's in-tree tapdisk: close the ring fd THEN munmap; minor := -1. */
   async detach(): Promise<void> {
+    this.touch('tapdisk_vbd_detach');
     const { fd, vma } = this.forgetRing();
     this.trace('detach-begin');
     if (fd !== undefined) await this.proc.close(fd);
@@ -117,6 +154,7 @@ export class Vbd {
 
   /** The ring descriptor while the VBD should be polled (not while paused: requests wait on the ring). */
   pollFd(): number | undefined {
+    this.touch('the event loop polling the VBD ring');
     if (this.ringFd === undefined || this.test('PAUSED') || this.test('PAUSE_REQUESTED')) return undefined;
     return this.ringFd;
   }
@@ -135,6 +173,7 @@ export class Vbd {
 
   /** Ring readable: take every new request off the ring, then KICK (which also consumes DEVICE_CLOSED). */
   async serviceRing(now: number): Promise<void> {
+    this.touch('the ring event handler');
     const fd = this.ringFd;
     const back = this.back;
     if (fd === undefined || back === undefined) return;
@@ -234,6 +273,7 @@ export class Vbd {
 
   /** Earliest completion time of in-flight I/O. */
   nextDue(): number | undefined {
+    this.touch('the event loop scanning VBD requests');
     let due: number | undefined;
     for (const io of this.inflight) if (due === undefined || io.due < due) due = io.due;
     return due;
@@ -241,6 +281,7 @@ export class Vbd {
 
   /** Runs every request due by `now` against the image, answers it, pushes and kicks. */
   async complete(now: number): Promise<void> {
+    this.touch('the I/O completion pass');
     const due = this.inflight.filter((io) => io.due <= now);
     if (due.length === 0 || this.back === undefined) return;
     for (const io of due) {
