@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { tapCtlAttachModule, xenstoreAttachModule, xlAttachModule } from './commands/attach.js';
 import { benchCommand } from './commands/bench.js';
 import { exploreCommandModule } from './commands/explore.js';
 import { runCommandModule } from './commands/run.js';
@@ -42,6 +43,9 @@ export async function main(argv: string[]): Promise<number> {
     .command(benchCommand)
     .command(traceCommandModule)
     .command(xenstoredCommand)
+    .command(tapCtlAttachModule)
+    .command(xlAttachModule)
+    .command(xenstoreAttachModule)
     .demandCommand(1, 'Name a command; see the list above.')
     .recommendCommands()
     .help()

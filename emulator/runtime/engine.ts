@@ -13,6 +13,8 @@
  * - Cross-domain wake-ups happen only through the hypervisor (event channels kick a domain's upcall).
  */
 
+import type { ExternalInbox } from './external-inbox.js';
+
 export type DomId = number;
 /** Milliseconds: virtual in sim, real (scaled) in threads. */
 export type Millis = number;
@@ -219,6 +221,12 @@ export interface Controller {
   call(domid: DomId, method: string, ...args: unknown[]): Promise<unknown>;
   /** Cross-domain holder names, as domains see them. */
   holders: HolderDirectory;
+  /**
+   * Wait for the next item pushed into `inbox` from outside the run (undefined once it is closed and
+   * empty). Added for `xenpv run --serve`: while the controller waits here the engine neither ends the
+   * run nor reports a deadlock (sim stays idle; threads' watchdog does not judge).
+   */
+  receive?<T>(inbox: ExternalInbox<T>, what: string): Promise<T | undefined>;
 }
 
 export interface RunResult<T> {

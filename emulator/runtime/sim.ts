@@ -22,6 +22,7 @@ import type {
   UpcallKicker,
 } from './engine.js';
 import { HOST_DOMID } from './engine.js';
+import { receiveExternal } from './external-inbox.js';
 import { Sfc32 } from './prng.js';
 import { PickRunQueue, type SchedTask, Scheduler } from './scheduler.js';
 import { TraceSink } from './trace-sink.js';
@@ -69,6 +70,9 @@ class SimEngine implements Engine {
   private outcome: RunResult<unknown>['outcome'] = 'completed';
   private error: Error | undefined;
   private finish: (() => void) | undefined;
+  /** Controller waits on external input (receive): idle is not the end of the run then. */
+  private externalWaits = 0;
+  private guard: ReturnType<typeof setImmediate> | undefined;
 
   constructor(options: SimEngineOptions) {
     if (options === null || typeof options !== 'object') throw new Error('createSimEngine: options required');
@@ -165,6 +169,12 @@ class SimEngine implements Engine {
       env: this.host,
       holders: this.holders,
       call: (domid, method, ...args) => this.call(domid, method, args),
+      receive: (inbox, what) =>
+        receiveExternal(this.host, inbox, what, {
+          begin: () => this.externalWaits++,
+          end: () => this.externalWaits--,
+          delivered: () => this.armGuard(),
+        }),
     };
     let value: T | undefined;
     this.controllerTask = this.host.spawnTask('controller', async () => {
@@ -178,20 +188,9 @@ class SimEngine implements Engine {
       }
     });
     return new Promise<RunResult<T>>((resolve) => {
-      // Nothing in a sim run leaves the microtask queue; if this fires first, some task awaited a
-      // promise the engine does not control (a real timer, I/O) and would hang the run.
-      const guard = setImmediate(() => {
-        if (this.finished) return;
-        const who = this.sched.running?.label ?? 'a task';
-        this.fail(
-          new Error(
-            `sim: ${who} awaited a promise the engine does not control (a real timer, I/O, a worker); ` +
-              'block only through env.wait/sleep/yield/mutex',
-          ),
-        );
-      });
+      this.armGuard();
       this.finish = () => {
-        clearImmediate(guard);
+        if (this.guard !== undefined) clearImmediate(this.guard);
         const result: RunResult<T> = {
           outcome: this.outcome,
           stalls: this.stalls,
@@ -206,6 +205,26 @@ class SimEngine implements Engine {
         resolve(result);
       };
       this.sched.start();
+    });
+  }
+
+  /**
+   * Nothing in a sim run leaves the microtask queue; if this fires first, some task awaited a promise
+   * the engine does not control (a real timer, I/O) and would hang the run. Re-armed after each
+   * external input; a controller waiting for input is the one foreign wait allowed.
+   */
+  private armGuard(): void {
+    if (this.guard !== undefined) clearImmediate(this.guard);
+    this.guard = setImmediate(() => {
+      this.guard = undefined;
+      if (this.finished || this.externalWaits > 0) return;
+      const who = this.sched.running?.label ?? 'a task';
+      this.fail(
+        new Error(
+          `sim: ${who} awaited a promise the engine does not control (a real timer, I/O, a worker); ` +
+            'block only through env.wait/sleep/yield/mutex',
+        ),
+      );
     });
   }
 
@@ -247,6 +266,8 @@ class SimEngine implements Engine {
       return false;
     }
     const fg = this.sched.fgTimers.peek();
+    // The controller waits for outside input: stay idle (time stands still) until it arrives.
+    if (fg === undefined && this.externalWaits > 0) return false;
     if (fg === undefined) {
       // Only background timers (or none): nothing but housekeeping could ever run again.
       this.deadlock();

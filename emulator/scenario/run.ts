@@ -34,6 +34,11 @@ export interface RunScenarioOptions {
   workDir?: string;
   /** Demo to run before the steps (files give it with a `demo:` block). */
   demo?: DemoSpec;
+  /**
+   * Runs as the controller after the steps and the end state (which the verdict uses) were collected,
+   * with the machine still up: `xenpv run --serve` answers commands here until its socket closes.
+   */
+  serve?: (ctl: Controller, machine: Machine) => Promise<void>;
 }
 
 export interface RunScenarioResult {
@@ -161,6 +166,7 @@ export async function runScenario(
       }
       for (const step of s.steps) await runStep(ctl, machine, step, steps);
       end = await collectEndState(ctl, s);
+      if (options.serve !== undefined) await options.serve(ctl, machine);
     });
   } finally {
     await machine.close();

@@ -3,13 +3,17 @@
  * run a scenario and print the timeline of what every component did, the stalls, then the verdict with
  * each expectation and what was left behind. Exit 0 when the expectations hold, 1 when they do not,
  * 2 when the input is invalid (the loader's file:line:column errors are printed).
+ * `--serve SOCKET` keeps the machine running after the steps and answers `xenpv tap-ctl|xl|xenstore
+ * --attach SOCKET ...` until `{"stop": true}` arrives or the process gets SIGINT/SIGTERM (serve.ts).
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { ExternalInbox } from '../../runtime/external-inbox.js';
 import { ScenarioError } from '../../scenario/errors.js';
 import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
 import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { formatDuration } from '../../scenario/units.js';
 import { makeChalk, renderStall, renderTimeline, type Verbosity } from '../../trace/timeline.js';
+import { closeServeSocket, listenServeSocket, type ServeRequest, serveLoop } from './serve.js';
 
 interface RunArgs {
   file: string;
@@ -17,6 +21,8 @@ interface RunArgs {
   seed?: number;
   timeScale: number;
   replay?: string;
+  serve?: string;
+  xenstoreSocket?: string;
   quiet: boolean;
   verbose: boolean;
 }
@@ -63,6 +69,11 @@ export async function runCommand(
     }
     if (args.seed !== undefined && !Number.isSafeInteger(args.seed))
       throw new Error(`--seed must be an integer, got ${args.seed}`);
+    if (args.xenstoreSocket !== undefined) {
+      throw new Error(
+        "not implemented: --xenstore-socket (the scenario's xenstored is not reachable from the CLI yet; use --serve and xenpv xenstore --attach)",
+      );
+    }
   } catch (e) {
     io.err(`xenpv run: ${(e as Error).message}`);
     return 2;
@@ -77,9 +88,33 @@ export async function runCommand(
     }
     throw e;
   }
+  let serving: { inbox: ExternalInbox<ServeRequest>; close: () => Promise<void> } | undefined;
+  if (args.serve !== undefined) {
+    const path = args.serve;
+    const inbox = new ExternalInbox<ServeRequest>();
+    try {
+      const server = await listenServeSocket(path, inbox);
+      const stop = () => inbox.close();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      serving = {
+        inbox,
+        close: async () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          await closeServeSocket(server, path);
+        },
+      };
+    } catch (e) {
+      io.err(`xenpv run: ${(e as Error).message}`);
+      return 2;
+    }
+    io.err(`xenpv run: serving ${args.file} on ${path} after its steps (stop: SIGINT, or {"stop": true})`);
+  }
   let r: RunScenarioResult;
   try {
     r = await runScenario(loaded.scenario, {
+      ...(serving !== undefined ? { serve: serveLoop(serving.inbox) } : {}),
       engine: args.engine,
       ...(args.seed !== undefined ? { seed: args.seed } : {}),
       timeScale: args.timeScale,
@@ -89,6 +124,8 @@ export async function runCommand(
   } catch (e) {
     io.err(`xenpv run: ${args.file}: ${(e as Error).message}`);
     return 2;
+  } finally {
+    await serving?.close();
   }
   for (const line of report(r, args.verbosity, io.colorLevel)) io.out(line);
   return r.verdict === 'pass' ? 0 : 1;
@@ -163,6 +200,16 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         describe: 'threads: virtual ms per real ms is 1/X (0.01: 5 s takes 50 ms)',
       })
       .option('replay', { type: 'string', describe: 'sim: scheduling choices to replay, e.g. 0,1,0,2' })
+      .option('serve', {
+        type: 'string',
+        describe:
+          'After the steps keep the machine up and answer xenpv tap-ctl|xl|xenstore --attach on this Unix socket',
+      })
+      .option('xenstore-socket', {
+        type: 'string',
+        describe:
+          "Expose the scenario's xenstore to Xen's xenstore-* tools on this path (not implemented yet)",
+      })
       .option('quiet', { type: 'boolean', default: false, describe: 'Only the verdict' })
       .option('verbose', {
         type: 'boolean',
@@ -171,6 +218,10 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
       })
       .example('$0 run scenarios/hello-grant.yaml', 'two domains share a page through a grant')
       .example('$0 run scenarios/hello-grant.yaml --engine threads', 'the same on worker threads')
+      .example(
+        '$0 run scenarios/blktap2-teardown-deadlock.yaml --serve /tmp/x.sock',
+        'then: xenpv tap-ctl --attach /tmp/x.sock list',
+      )
       .example(
         '$0 run FILE --seed 7 --verbose',
         'another schedule, every event shown',
@@ -189,6 +240,8 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         seed: argv.seed,
         timeScale: argv.timeScale,
         replay: argv.replay,
+        ...(argv.serve !== undefined ? { serve: argv.serve } : {}),
+        ...(argv.xenstoreSocket !== undefined ? { xenstoreSocket: argv.xenstoreSocket } : {}),
         verbosity,
       },
       { out: (l) => console.log(l), err: (l) => console.error(l), colorLevel: terminalColorLevel() },
