@@ -19,6 +19,10 @@ export interface MachineVersions {
   blkbackReconnect: string;
   /** C10: 'xsa-350' (ring->xenblkd left dangling) or '1c728719a4da'. */
   blkbackKthreadStop: string;
+  /** C18: '2011-06' (OPEN failure frees the VBD) or 'e403288'. */
+  tapdiskOpenFailure: string;
+  /** C17: '2012-07' (xapi control asserts at exit) or '2132029'. */
+  tapdiskControlExit: string;
   tapCtl: string;
 }
 
@@ -96,6 +100,8 @@ export const MACHINE_DEFAULT_VERSIONS: Readonly<MachineVersions> = {
   blkfrontConnect: 'handshake-first',
   blkbackReconnect: 'ef9e715c419c',
   blkbackKthreadStop: '1c728719a4da',
+  tapdiskOpenFailure: 'e403288',
+  tapdiskControlExit: '2132029',
   tapCtl: 'xen',
 };
 

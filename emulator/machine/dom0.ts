@@ -27,7 +27,7 @@ import { KernelError } from '../kernel/errno.js';
 import { Kernel } from '../kernel/kernel.js';
 import type { DomainContext, DomainProgram } from '../runtime/engine.js';
 import { ImageFaults } from '../tapdisk/image-faults.js';
-import type { TapdiskVariant } from '../tapdisk/options.js';
+import type { TapdiskControlExit, TapdiskOpenFailure, TapdiskVariant } from '../tapdisk/options.js';
 import { registerTapdisk } from '../tapdisk/server.js';
 import type { LibxlVersion, ToolstackHost } from '../toolstack/libxl/host.js';
 import { XL_PATH } from '../toolstack/libxl/host.js';
@@ -127,6 +127,8 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   registerTapdisk(kernel, {
     variant: machine.versions.tapdisk as TapdiskVariant,
     replyBeforeTeardown: machine.versions.tapdiskReplyBeforeTeardown,
+    openFailure: machine.versions.tapdiskOpenFailure as TapdiskOpenFailure,
+    controlExit: machine.versions.tapdiskControlExit as TapdiskControlExit,
     latencyMs: 1,
     imageFaults,
   });

@@ -216,6 +216,8 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
     'blkfront-connect': s.versions.blkfrontConnect,
     'blkback-reconnect': s.versions.blkbackReconnect,
     'blkback-kthread-stop': s.versions.blkbackKthreadStop,
+    'tapdisk-open-failure': s.versions.tapdiskOpenFailure,
+    'tapdisk-control-exit': s.versions.tapdiskControlExit,
     'tap-ctl': s.versions.tapCtl,
   };
   out.host = {

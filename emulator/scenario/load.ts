@@ -94,6 +94,8 @@ export interface ScenarioInput {
     'blkfront-connect'?: string;
     'blkback-reconnect'?: string;
     'blkback-kthread-stop'?: string;
+    'tapdisk-open-failure'?: string;
+    'tapdisk-control-exit'?: string;
     'tap-ctl'?: string;
   };
   host?: {

@@ -59,6 +59,10 @@ export const BLKFRONT_CONNECT_VERSIONS = ['direct', 'handshake-first'] as const;
 export const BLKBACK_RECONNECT_VERSIONS = ['2.6.18', 'ef9e715c419c'] as const;
 /** C10 (XSA-350, 1c728719a4da): ring->xenblkd left set after kthread_stop, or cleared. */
 export const BLKBACK_KTHREAD_STOP_VERSIONS = ['xsa-350', '1c728719a4da'] as const;
+/** C18 (blktap e403288): a failed OPEN frees the VBD tap-ctl's rollback then detaches, or keeps it. */
+export const TAPDISK_OPEN_FAILURE_VERSIONS = ['2011-06', 'e403288'] as const;
+/** C17 (blktap 2132029, CA-86426): the xapi control asserts every connection answered at exit, or drops them. */
+export const TAPDISK_CONTROL_EXIT_VERSIONS = ['2012-07', '2132029'] as const;
 
 export type LibxlVersion = (typeof LIBXL_VERSIONS)[number];
 export type BlktapKernelVersion = (typeof BLKTAP_KERNEL_VERSIONS)[number];
@@ -70,6 +74,8 @@ export type BlkfrontGrantRevokeVersion = (typeof BLKFRONT_GRANT_REVOKE_VERSIONS)
 export type BlkfrontConnectVersion = (typeof BLKFRONT_CONNECT_VERSIONS)[number];
 export type BlkbackReconnectVersion = (typeof BLKBACK_RECONNECT_VERSIONS)[number];
 export type BlkbackKthreadStopVersion = (typeof BLKBACK_KTHREAD_STOP_VERSIONS)[number];
+export type TapdiskOpenFailureVersion = (typeof TAPDISK_OPEN_FAILURE_VERSIONS)[number];
+export type TapdiskControlExitVersion = (typeof TAPDISK_CONTROL_EXIT_VERSIONS)[number];
 
 /** Behaviour switches that existed in real history (teardown.md §3.6-3.8, §4 C7-C9, §6). */
 export interface Versions {
@@ -93,6 +99,10 @@ export interface Versions {
   blkbackReconnect: BlkbackReconnectVersion;
   /** Whether blkback clears ring->xenblkd after kthread_stop (teardown.md §4 C10, XSA-350). */
   blkbackKthreadStop: BlkbackKthreadStopVersion;
+  /** What tapdisk's OPEN failure path frees (teardown.md §4 C18). */
+  tapdiskOpenFailure: TapdiskOpenFailureVersion;
+  /** What the xapi tapdisk control does at exit with connections not yet answered (teardown.md §4 C17). */
+  tapdiskControlExit: TapdiskControlExitVersion;
   tapCtl: TapCtlVersion;
 }
 
@@ -107,6 +117,8 @@ export const DEFAULT_VERSIONS: Readonly<Versions> = {
   blkfrontConnect: 'handshake-first',
   blkbackReconnect: 'ef9e715c419c',
   blkbackKthreadStop: '1c728719a4da',
+  tapdiskOpenFailure: 'e403288',
+  tapdiskControlExit: '2132029',
   tapCtl: 'xen',
 };
 

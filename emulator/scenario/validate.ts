@@ -44,6 +44,8 @@ import {
   type StepCommon,
   type StepOrigin,
   TAP_CTL_VERSIONS,
+  TAPDISK_CONTROL_EXIT_VERSIONS,
+  TAPDISK_OPEN_FAILURE_VERSIONS,
   TAPDISK_VERSIONS,
   type TextMatcher,
   type TimeBounds,
@@ -73,6 +75,8 @@ const VERSION_KEYS = [
   'blkfront-connect',
   'blkback-reconnect',
   'blkback-kthread-stop',
+  'tapdisk-open-failure',
+  'tapdisk-control-exit',
   'tap-ctl',
 ];
 const COMMON_STEP_KEYS = ['label', 'reorderable', 'expect-elapsed', 'expect-error', 'may-fail'];
@@ -216,6 +220,12 @@ class ScenarioValidator {
     versions.blkbackKthreadStop =
       read('blkback-kthread-stop', BLKBACK_KTHREAD_STOP_VERSIONS, 'blkback kthread_stop behaviour') ??
       versions.blkbackKthreadStop;
+    versions.tapdiskOpenFailure =
+      read('tapdisk-open-failure', TAPDISK_OPEN_FAILURE_VERSIONS, 'tapdisk OPEN failure path') ??
+      versions.tapdiskOpenFailure;
+    versions.tapdiskControlExit =
+      read('tapdisk-control-exit', TAPDISK_CONTROL_EXIT_VERSIONS, 'tapdisk control exit drain') ??
+      versions.tapdiskControlExit;
     versions.tapCtl = read('tap-ctl', TAP_CTL_VERSIONS, 'tap-ctl version') ?? versions.tapCtl;
     const reply = f.get('tapdisk-reply-before-teardown');
     if (reply) {

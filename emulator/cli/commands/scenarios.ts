@@ -26,6 +26,8 @@ const VERSION_KEYS: readonly [string, keyof Versions][] = [
   ['blkfront-connect', 'blkfrontConnect'],
   ['blkback-reconnect', 'blkbackReconnect'],
   ['blkback-kthread-stop', 'blkbackKthreadStop'],
+  ['tapdisk-open-failure', 'tapdiskOpenFailure'],
+  ['tapdisk-control-exit', 'tapdiskControlExit'],
   ['tap-ctl', 'tapCtl'],
 ];
 
