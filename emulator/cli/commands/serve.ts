@@ -69,7 +69,7 @@ export async function runServedCommand(
       const r = (await ctl.call(0, tool === 'xl' ? 'xl' : 'tapCtl', args)) as ServeResponse;
       return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr };
     }
-    if (tool !== undefined && tool.startsWith('xenstore-') && SERVED_TOOLS.includes(tool)) {
+    if (tool?.startsWith('xenstore-') && SERVED_TOOLS.includes(tool)) {
       const cmd = xenstoreCommand(tool, args);
       if (typeof cmd === 'string') return { exitCode: 1, stdout: [], stderr: [cmd] };
       const r = await executeEngineCommand(ctl, machine, undefined, cmd);
