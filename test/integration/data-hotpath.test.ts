@@ -47,6 +47,35 @@ describe('GuestMemory zeroing', () => {
   });
 });
 
+describe('GuestMemory bookkeeping', () => {
+  test('runs freed out of order coalesce; double frees and strangers are refused', () => {
+    const { hc } = makeHost({ frames: 1024 }).guest();
+    const memory = new GuestMemory(hc);
+    const a = memory.allocRun(3);
+    const b = memory.allocRun(2);
+    const c = memory.allocRun(4);
+    expect([...a, ...b, ...c]).toEqual(Array.from({ length: 9 }, (_, i) => a[0] + i));
+    const used = memory.usedFrames;
+    memory.freeRun(b);
+    memory.freeRun([c[3], c[1]]); // not a run: frame by frame
+    memory.freeRun(a);
+    memory.freeRun([c[0], c[2]]);
+    expect(memory.usedFrames).toBe(used - 9);
+    // The free list is sorted again: the lowest 9-frame run is the same frames.
+    expect(memory.allocRun(9)).toEqual([...a, ...b, ...c]);
+    expect(() => memory.freeRun([100000])).toThrow('freeRun: frame 100000 is not allocated here');
+    memory.freeRun(a);
+    expect(() => memory.freeRun(a)).toThrow(`freeRun: frame ${a[0]} is not allocated here`);
+    // A surrendered frame inside a run stays out of the pool; the rest comes back.
+    const d = memory.allocRun(3);
+    memory.surrender(d[1]);
+    memory.freeRun(d);
+    expect(memory.surrenderedFrames).toBe(1);
+    expect(memory.isSurrendered(d[1])).toBe(true);
+    expect(memory.bufferOf(memory.view(memory.allocBuffer(100)))).toBeDefined();
+  });
+});
+
 /** A RAM disk whose reads go missing (complete OK without writing the buffer) once `lose` is set. */
 function lossyDisk(env: Env, sectors: number) {
   const bytes = patternBytes({ kind: 'random', seed: 11 }, 0, sectors * 512);
