@@ -106,3 +106,45 @@ describe('C6: guest-triggered xenblkd leak on reconnect (2.6.18, ef9e715c419c)',
     ]);
   }, 30_000);
 });
+
+describe('C8: xenwatch blocked by the disconnect waiting for in-flight I/O (2013 vs 2017)', () => {
+  const create2 = (r: Awaited<ReturnType<typeof runScenario>>) =>
+    r.steps.find((s) => s.description === 'xl create /etc/xen/guest2.cfg')!;
+
+  test('2013: guest1 removal sleeps in xenwatch for the slow write; guest2 is never probed and xl create fails after 10 s', async () => {
+    const r = await run('c8-xenwatch-blocked-by-disconnect');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    const s = create2(r);
+    expect(s.status).toBe('tolerated');
+    expect(s.end - s.start).toBeGreaterThanOrEqual(10_000);
+    expect(
+      r.stalls.some((st) => st.chain[0]!.waitsFor.includes('vbd/2/51712 to reach state 2 (InitWait)')),
+    ).toBe(true);
+    // guest1's disconnect (at fe Closed, 100 ms) returned only when the 30 s write completed, and guest2's
+    // backend never moved before that
+    const states = r.trace.filter((e) => e.kind === 'xenbus-state' && e.comp === 'blkback');
+    const closed1 = states.find((e) => e.fields?.path === 'backend/vbd/1/51712' && e.fields?.to === 'Closed');
+    expect(closed1?.t).toBeGreaterThanOrEqual(30_000);
+    expect(states.filter((e) => e.fields?.path === 'backend/vbd/2/51712' && e.t < 30_000)).toEqual([]);
+  }, 30_000);
+
+  test('2017: the removal returns at once; guest2 starts at once', async () => {
+    const r = await run('c8-xenwatch-blocked-by-disconnect-fixed');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    const s = create2(r);
+    expect(s.status).toBe('ok');
+    expect(s.end - s.start).toBeLessThan(100);
+    expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
+  }, 30_000);
+
+  test('the pair differs only in the blkback version', () => {
+    const { a, b } = samePairSteps(
+      'c8-xenwatch-blocked-by-disconnect',
+      'c8-xenwatch-blocked-by-disconnect-fixed',
+    );
+    expect(a.versions).toEqual({ ...b.versions, blkback: '2013' });
+    expect(b.versions.blkback).toBe('2017');
+  });
+});
