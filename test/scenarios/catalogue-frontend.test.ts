@@ -1,0 +1,78 @@
+/**
+ * The frontend / grant-layer entries of the scenario catalogue (teardown.md §4 C11, C14), each pair in
+ * the sim engine: the buggy file passes with the failure expected, the fixed file passes with it
+ * absent, and the steps of the two files are the same (only the version switch and the expectations
+ * differ).
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { runScenario } from '../../emulator/scenario/run.js';
+import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
+
+const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
+
+/** The `steps:` block of a scenario file, comments dropped: what both files of a pair must share. */
+function stepsText(name: string): string {
+  const text = readFileSync(file(name), 'utf8');
+  const from = text.indexOf('\nsteps:\n');
+  const to = text.indexOf('\nexpect:\n');
+  return text
+    .slice(from, to)
+    .split('\n')
+    .filter((l) => !l.trimStart().startsWith('#'))
+    .join('\n');
+}
+
+function guestLog(r: Awaited<ReturnType<typeof runScenario>>, domid = 1): string[] {
+  return r.dmesg[domid] ?? [];
+}
+
+describe('C14: backend Connected before the handshake (c31ecf6c126d)', () => {
+  const BUGGY = 'c14-connected-before-handshake';
+  const FIXED = 'c14-connected-before-handshake-fixed';
+
+  test('the pair differs only in blkfront-connect', () => {
+    const a = loadRunnableScenario(file(BUGGY)).scenario;
+    const b = loadRunnableScenario(file(FIXED)).scenario;
+    expect(a.versions.blkfrontConnect).toBe('direct');
+    expect(b.versions).toEqual({ ...a.versions, blkfrontConnect: 'handshake-first' });
+    expect(stepsText(FIXED)).toBe(stepsText(BUGGY));
+  });
+
+  test('buggy: blkfront_connect without a ring oopses in xenwatch and the guest panics', async () => {
+    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(r.outcome).toBe('completed');
+    const log = guestLog(r);
+    const bug = log.findIndex((l) => l.includes('BUG: unable to handle kernel NULL pointer dereference'));
+    expect(bug).toBeGreaterThanOrEqual(0);
+    expect(log[bug + 1]).toContain('blkfront_setup_indirect: xvda: rinfo->shadow is not allocated');
+    expect(log.slice(bug).some((l) => l.includes('Kernel panic - not syncing: Fatal exception'))).toBe(true);
+    const oops = r.trace.filter((e) => e.kind === 'oops');
+    expect(oops).toHaveLength(1);
+    expect(oops[0]).toMatchObject({ dom: 1, comp: 'blkfront' });
+    // It happened on the first backend state blkfront saw after the re-plug: Connected.
+    const seen = r.trace.filter((e) => e.kind === 'backend-state' && e.t >= oops[0]!.t - 1);
+    expect(seen.at(-1)?.fields?.state).toBe('Connected');
+    expect(r.end.guestStates).toEqual({ guest1: 'shutdown' });
+  }, 30_000);
+
+  test('fixed: talk_to_blkback first, then Connected; no oops, the guest keeps running', async () => {
+    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
+    const states = r.trace
+      .filter((e) => e.dom === 1 && e.kind === 'xenbus-state')
+      .map((e) => `${e.fields?.from}->${e.fields?.to}`);
+    // First connection, then the re-plug: the same two steps again, after Connected was seen first.
+    expect(states).toEqual([
+      'Initialising->Initialised',
+      'Initialised->Connected',
+      'Initialising->Initialised',
+      'Initialised->Connected',
+    ]);
+    expect(r.end.guestStates).toEqual({ guest1: 'running' });
+  }, 30_000);
+});
