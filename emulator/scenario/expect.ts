@@ -26,6 +26,8 @@ export interface EndState {
 
 export interface RunFacts {
   outcome: 'completed' | 'deadlock' | 'error';
+  /** The run error's message when the outcome is 'error' (an oops carries its "BUG: ..." line). */
+  error?: string;
   stalls: StallReport[];
   endTime: Millis;
   dmesg: Record<number, string[]>;
@@ -176,7 +178,21 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
       `${formatDuration(f.endTime)} (wanted${atLeast !== undefined ? ` >= ${formatDuration(atLeast)}` : ''}${atMost !== undefined ? ` <= ${formatDuration(atMost)}` : ''})`,
     );
   }
+  if (e.oops !== undefined) {
+    const ok = oopsExpected(s, f.outcome, f.error);
+    add(
+      `expect.oops ${showMatcher(e.oops)}`,
+      ok,
+      f.outcome === 'error' ? (f.error ?? 'run error without a message') : `no oops: run ${f.outcome}`,
+    );
+  }
   return checks;
+}
+
+/** True when the run ended in the oops the scenario expects (`expect.oops`); any other error is a failure. */
+export function oopsExpected(s: Scenario, outcome: RunFacts['outcome'], error: string | undefined): boolean {
+  const want = s.expect.oops;
+  return want !== undefined && outcome === 'error' && error !== undefined && matchText(want, error);
 }
 
 function readImage(path: string, offset: number, length: number): Uint8Array {

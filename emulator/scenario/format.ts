@@ -196,6 +196,7 @@ function expectations(e: Expectations): Record<string, unknown> {
     );
   }
   if (e.elapsed !== undefined) out.elapsed = bounds(e.elapsed);
+  if (e.oops !== undefined) out.oops = matcher(e.oops);
   return out;
 }
 

@@ -350,6 +350,11 @@ export interface Expectations {
   data?: DataExpectation[];
   log?: LogExpectation[];
   elapsed?: TimeBounds;
+  /**
+   * The run ends with a kernel oops (a "BUG: ..." report) whose message matches: that ending is then
+   * the expected outcome, not a run error. Without it any oops fails the run.
+   */
+  oops?: TextMatcher;
 }
 
 export interface Scenario {

@@ -14,7 +14,7 @@ import { MACHINE_DEFAULT_VERSIONS, type MachineConfig } from '../machine/config.
 import { driveHelloGrant, HELLO_PING, HELLO_PONG } from '../machine/demo/hello-grant-driver.js';
 import { buildMachine, type Machine } from '../machine/machine.js';
 import type { Controller, EngineKind, Millis, StallReport, TraceEvent } from '../runtime/engine.js';
-import { checkExpectations, type EndState, type ExpectationCheck } from './expect.js';
+import { checkExpectations, type EndState, type ExpectationCheck, oopsExpected } from './expect.js';
 import type { Scenario, Step } from './model.js';
 import { fillPattern } from './pattern.js';
 import { type DemoSpec, loadRunnableScenario } from './run-demo.js';
@@ -174,6 +174,7 @@ export async function runScenario(
   const domainNames: Record<number, string> = Object.fromEntries(machine.domainNames);
   const checks = checkExpectations(s, {
     outcome: result.outcome,
+    ...(result.error ? { error: result.error.message } : {}),
     stalls: result.stalls,
     endTime: result.endTime,
     dmesg: result.dmesg,
@@ -183,7 +184,8 @@ export async function runScenario(
     steps,
   });
   const failures: string[] = [];
-  if (result.outcome === 'error') failures.push(`run error: ${result.error?.message ?? 'unknown'}`);
+  if (result.outcome === 'error' && !oopsExpected(s, result.outcome, result.error?.message))
+    failures.push(`run error: ${result.error?.message ?? 'unknown'}`);
   for (const st of steps)
     if (st.status === 'failed') failures.push(`step ${st.path} (${st.description}) failed: ${st.error}`);
   for (const c of checks) if (!c.ok) failures.push(`${c.name}: ${c.detail}`);

@@ -90,6 +90,7 @@ const EXPECT_KEYS = [
   'data',
   'log',
   'elapsed',
+  'oops',
 ];
 
 const NAME_RE = /^[a-z0-9-]+$/;
@@ -966,6 +967,10 @@ class ScenarioValidator {
     if ((n = f.get('elapsed')?.value)) {
       const elapsed = this.bounds(n, 'expect.elapsed');
       if (elapsed) out.elapsed = elapsed;
+    }
+    if ((n = f.get('oops')?.value)) {
+      const oops = this.matcher(n, 'expect.oops');
+      if (oops) out.oops = oops;
     }
     return out;
   }

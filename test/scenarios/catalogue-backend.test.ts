@@ -148,3 +148,52 @@ describe('C8: xenwatch blocked by the disconnect waiting for in-flight I/O (2013
     expect(b.versions.blkback).toBe('2017');
   });
 });
+
+describe('C9: disconnect with I/O in flight (2014 vs 2017)', () => {
+  test('2014: the completion writes into the unmapped ring: the expected oops ends the run, and the verdict passes', async () => {
+    const r = await run('c9-disconnect-with-io-in-flight');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(r.outcome).toBe('error');
+    expect(r.error).toMatch(/BUG: unable to handle kernel paging request in make_response/);
+    const oops = r.trace.filter((e) => e.kind === 'oops');
+    expect(oops).toHaveLength(1);
+    // the write's 3 s on the slow disk, after the destroy at 100 ms
+    expect(oops[0]!.t).toBeGreaterThanOrEqual(3000);
+    expect(r.dmesg[0]!.some((l) => l.includes('BUG: unable to handle kernel paging request'))).toBe(true);
+  }, 30_000);
+
+  test('2017: the busy ring stays mapped until the completion; then the blkif is freed and the guest is gone', async () => {
+    const r = await run('c9-disconnect-with-io-in-flight-fixed');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
+    const free = r.trace.find((e) => e.kind === 'blkif-free');
+    expect(free?.t).toBeGreaterThanOrEqual(3000);
+  }, 30_000);
+
+  test('the pair differs only in the blkback version; 2017 on the buggy file fails its expect.oops', async () => {
+    const { a, b } = samePairSteps(
+      'c9-disconnect-with-io-in-flight',
+      'c9-disconnect-with-io-in-flight-fixed',
+    );
+    expect(a.versions).toEqual({ ...b.versions, blkback: '2014' });
+    const r = await runScenario({ ...a, versions: { ...a.versions, blkback: '2017' } }, { engine: 'sim' });
+    expect(r.verdict).toBe('fail');
+    expect(r.checks.filter((c) => !c.ok).map((c) => c.detail)).toEqual(['no oops: run completed']);
+  }, 30_000);
+
+  test('an oops the scenario did not expect fails the run, and so does one that does not match', async () => {
+    const { scenario: s } = loadRunnableScenario(file('c9-disconnect-with-io-in-flight'));
+    const { oops: _, ...rest } = s.expect;
+    const none = await runScenario({ ...s, expect: rest }, { engine: 'sim' });
+    expect(none.verdict).toBe('fail');
+    expect(none.failures[0]).toMatch(/^run error: .*BUG: unable to handle kernel paging request/);
+    const other = await runScenario(
+      { ...s, expect: { ...rest, oops: { kind: 'substring', text: 'BUG: KASAN' } } },
+      { engine: 'sim' },
+    );
+    expect(other.verdict).toBe('fail');
+    expect(other.failures.map((f) => f.split(':')[0])).toEqual(['run error', 'expect.oops "BUG']);
+  }, 30_000);
+});
