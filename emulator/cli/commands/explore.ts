@@ -9,7 +9,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { ScenarioError } from '../../scenario/errors.js';
 import {
   EXPLORE_DEFAULTS,
   ExploreInputError,
@@ -19,8 +18,8 @@ import {
   exploreScenario,
 } from '../../scenario/explore.js';
 import { replayCommand } from '../../scenario/explore-replay.js';
-import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { makeChalk } from '../../trace/timeline.js';
+import { loadScenarioOrReport } from './load-scenario.js';
 import { terminalColorLevel } from './run.js';
 
 interface ExploreArgs {
@@ -119,16 +118,8 @@ export async function exploreCommand(args: ExploreArgs, io: ExploreCommandIo): P
     io.err(`xenpv explore: ${(e as Error).message}`);
     return 2;
   }
-  let loaded: ReturnType<typeof loadRunnableScenario>;
-  try {
-    loaded = loadRunnableScenario(args.file);
-  } catch (e) {
-    if (e instanceof ScenarioError) {
-      for (const line of e.format().split('\n')) io.err(line);
-      return 2;
-    }
-    throw e;
-  }
+  const loaded = loadScenarioOrReport(args.file, io.err);
+  if (loaded === undefined) return 2;
   const s = loaded.scenario;
   const progress =
     io.progress === undefined

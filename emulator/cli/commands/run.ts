@@ -1,19 +1,21 @@
 /**
- * `xenpv run FILE [--engine sim|threads] [--seed N] [--time-scale X] [--replay CHOICES] [--quiet|--verbose]`:
+ * `xenpv run FILE [--engine sim|threads] [--seed N] [--time-scale X] [--replay CHOICES] [--trace OUT.json]
+ * [--mermaid OUT.md] [--quiet|--verbose]`:
  * run a scenario and print the timeline of what every component did, the stalls, then the verdict with
  * each expectation and what was left behind. Exit 0 when the expectations hold, 1 when they do not,
  * 2 when the input is invalid (the loader's file:line:column errors are printed).
  * `--serve SOCKET` keeps the machine running after the steps and answers `xenpv tap-ctl|xl|xenstore
  * --attach SOCKET ...` until `{"stop": true}` arrives or the process gets SIGINT/SIGTERM (serve.ts).
  */
+import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ExternalInbox } from '../../runtime/external-inbox.js';
-import { ScenarioError } from '../../scenario/errors.js';
 import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
-import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { formatDuration } from '../../scenario/units.js';
 import { makeChalk, renderStall, renderTimeline, type Verbosity } from '../../trace/timeline.js';
+import { loadScenarioOrReport } from './load-scenario.js';
 import { closeServeSocket, listenServeSocket, type ServeRequest, serveLoop } from './serve.js';
+import { writeTraceFiles } from './trace.js';
 
 interface RunArgs {
   file: string;
@@ -23,6 +25,8 @@ interface RunArgs {
   replay?: string;
   serve?: string;
   xenstoreSocket?: string;
+  trace?: string;
+  mermaid?: string;
   quiet: boolean;
   verbose: boolean;
 }
@@ -32,6 +36,12 @@ export interface RunCommandIo {
   out: (line: string) => void;
   err: (line: string) => void;
   colorLevel: 0 | 1 | 2 | 3;
+  /** Write a file (tests capture it); defaults to the file system. */
+  writeFile?: (path: string, text: string) => void;
+}
+
+function writeTextFile(path: string, text: string): void {
+  writeFileSync(path, text);
 }
 
 /** chalk's level for this stdout: 0 when it is not a TTY or NO_COLOR is set. */
@@ -69,6 +79,9 @@ export async function runCommand(
     }
     if (args.seed !== undefined && !Number.isSafeInteger(args.seed))
       throw new Error(`--seed must be an integer, got ${args.seed}`);
+    if (args.trace !== undefined && args.trace === args.mermaid) {
+      throw new Error(`--trace and --mermaid name the same file ${args.trace}; give two paths`);
+    }
     if (args.xenstoreSocket !== undefined) {
       throw new Error(
         "not implemented: --xenstore-socket (the scenario's xenstored is not reachable from the CLI yet; use --serve and xenpv xenstore --attach)",
@@ -78,16 +91,8 @@ export async function runCommand(
     io.err(`xenpv run: ${(e as Error).message}`);
     return 2;
   }
-  let loaded: ReturnType<typeof loadRunnableScenario>;
-  try {
-    loaded = loadRunnableScenario(args.file);
-  } catch (e) {
-    if (e instanceof ScenarioError) {
-      for (const line of e.format().split('\n')) io.err(line);
-      return 2;
-    }
-    throw e;
-  }
+  const loaded = loadScenarioOrReport(args.file, io.err);
+  if (loaded === undefined) return 2;
   let serving: { inbox: ExternalInbox<ServeRequest>; close: () => Promise<void> } | undefined;
   if (args.serve !== undefined) {
     const path = args.serve;
@@ -128,6 +133,16 @@ export async function runCommand(
     await serving?.close();
   }
   for (const line of report(r, args.verbosity, io.colorLevel)) io.out(line);
+  if (args.trace !== undefined || args.mermaid !== undefined) {
+    try {
+      writeTraceFiles(r, { perfetto: args.trace, mermaid: args.mermaid }, io.writeFile ?? writeTextFile);
+    } catch (e) {
+      io.err(`xenpv run: cannot write: ${(e as Error).message}`);
+      return 2;
+    }
+    if (args.trace !== undefined) io.out(`trace: ${args.trace} (open it at https://ui.perfetto.dev)`);
+    if (args.mermaid !== undefined) io.out(`sequence diagram: ${args.mermaid}`);
+  }
   return r.verdict === 'pass' ? 0 : 1;
 }
 
@@ -210,6 +225,14 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         describe:
           "Expose the scenario's xenstore to Xen's xenstore-* tools on this path (not implemented yet)",
       })
+      .option('trace', {
+        type: 'string',
+        describe: 'Also write the run as Perfetto/Chrome trace JSON to this file',
+      })
+      .option('mermaid', {
+        type: 'string',
+        describe: 'Also write a Mermaid sequence diagram of the control path',
+      })
       .option('quiet', { type: 'boolean', default: false, describe: 'Only the verdict' })
       .option('verbose', {
         type: 'boolean',
@@ -242,6 +265,8 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         replay: argv.replay,
         ...(argv.serve !== undefined ? { serve: argv.serve } : {}),
         ...(argv.xenstoreSocket !== undefined ? { xenstoreSocket: argv.xenstoreSocket } : {}),
+        ...(argv.trace !== undefined ? { trace: argv.trace } : {}),
+        ...(argv.mermaid !== undefined ? { mermaid: argv.mermaid } : {}),
         verbosity,
       },
       { out: (l) => console.log(l), err: (l) => console.error(l), colorLevel: terminalColorLevel() },

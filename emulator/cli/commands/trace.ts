@@ -7,12 +7,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { ScenarioError } from '../../scenario/errors.js';
 import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
-import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { toMermaid } from '../../trace/mermaid.js';
 import { checkChromeTrace, toChromeTrace } from '../../trace/perfetto.js';
 import { ringwatchLines } from '../../trace/ringwatch.js';
+import { loadScenarioOrReport } from './load-scenario.js';
 
 export interface TraceArgs {
   file: string;
@@ -52,16 +51,8 @@ export async function traceCommand(args: TraceArgs, io: TraceCommandIo): Promise
     io.err(`xenpv trace: ${(e as Error).message}`);
     return 2;
   }
-  let loaded: ReturnType<typeof loadRunnableScenario>;
-  try {
-    loaded = loadRunnableScenario(args.file);
-  } catch (e) {
-    if (e instanceof ScenarioError) {
-      for (const line of e.format().split('\n')) io.err(line);
-      return 2;
-    }
-    throw e;
-  }
+  const loaded = loadScenarioOrReport(args.file, io.err);
+  if (loaded === undefined) return 2;
   let r: RunScenarioResult;
   try {
     r = await runScenario(loaded.scenario, {
@@ -74,24 +65,47 @@ export async function traceCommand(args: TraceArgs, io: TraceCommandIo): Promise
     io.err(`xenpv trace: ${args.file}: ${(e as Error).message}`);
     return 2;
   }
-  const domainNames = new Map(Object.entries(r.domainNames).map(([k, v]) => [Number(k), v]));
-  const trace = toChromeTrace(r.trace, { domainNames, endTime: r.endTime });
-  // The writer's own contract: a broken trace is a bug here, not something to hand to Perfetto silently.
-  const problems = checkChromeTrace(trace);
-  if (problems.length > 0) {
-    throw new Error(`trace writer produced an invalid trace: ${problems.slice(0, 5).join('; ')}`);
-  }
+  let trace: ChromeTrace;
   try {
-    io.writeFile(args.output, `${JSON.stringify(trace)}\n`);
-    if (args.mermaid !== undefined) io.writeFile(args.mermaid, toMermaid(r.trace, { domainNames }));
+    trace = writeTraceFiles(r, { perfetto: args.output, mermaid: args.mermaid }, io.writeFile) as ChromeTrace;
   } catch (e) {
     io.err(`xenpv trace: cannot write: ${(e as Error).message}`);
     return 2;
   }
-  if (args.rings) for (const line of ringwatchLines(r.trace, { domainNames })) io.out(line);
+  if (args.rings) for (const line of ringwatchLines(r.trace, { domainNames: domainNamesOf(r) })) io.out(line);
   io.out(summary(r, trace.traceEvents, args));
   io.out(`open it: https://ui.perfetto.dev -> "Open trace file" -> ${args.output}`);
   return 0;
+}
+
+type ChromeTrace = ReturnType<typeof toChromeTrace>;
+
+function domainNamesOf(r: RunScenarioResult): Map<number, string> {
+  return new Map(Object.entries(r.domainNames).map(([k, v]) => [Number(k), v]));
+}
+
+/**
+ * Write a run's Perfetto JSON and/or Mermaid diagram; returns the Chrome trace when one was written.
+ * Shared by `xenpv trace` and `xenpv run --trace/--mermaid`.
+ */
+export function writeTraceFiles(
+  r: RunScenarioResult,
+  files: { perfetto?: string; mermaid?: string },
+  writeFile: (path: string, text: string) => void,
+): ChromeTrace | undefined {
+  const domainNames = domainNamesOf(r);
+  let trace: ChromeTrace | undefined;
+  if (files.perfetto !== undefined) {
+    trace = toChromeTrace(r.trace, { domainNames, endTime: r.endTime });
+    // The writer's own contract: a broken trace is a bug here, not something to hand to Perfetto silently.
+    const problems = checkChromeTrace(trace);
+    if (problems.length > 0) {
+      throw new Error(`trace writer produced an invalid trace: ${problems.slice(0, 5).join('; ')}`);
+    }
+    writeFile(files.perfetto, `${JSON.stringify(trace)}\n`);
+  }
+  if (files.mermaid !== undefined) writeFile(files.mermaid, toMermaid(r.trace, { domainNames }));
+  return trace;
 }
 
 function summary(
