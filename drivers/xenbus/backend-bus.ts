@@ -8,8 +8,9 @@
 import type { Env } from '../../emulator/runtime/engine.js';
 import { type XenBusType, XenbusBus } from './bus.js';
 import type { XenbusClient } from './client.js';
+import type { XenbusDevice } from './device.js';
 import { XenstoreError } from './errors.js';
-import { joinPath, scanInteger } from './state.js';
+import { joinPath, scanInteger, switchState, XenbusState, xenbusStateName } from './state.js';
 import { XS_ERRNO } from './xs-wire.js';
 
 export const BACKEND_BUS_TYPE: XenBusType = {
@@ -72,8 +73,60 @@ export const BACKEND_BUS_TYPE: XenBusType = {
   unregisterOnOtherendUnknown: true,
 };
 
+/**
+ * C23: before "xenbus: move xenbus_dev_shutdown() into frontend code" (Paul Durrant, Dec 2019) the one
+ * shutdown hook, xenbus_dev_shutdown (switch a Connected device to Closing, wait <= 5 s for its `down`
+ * completion), was registered on the backend bus too, where nothing ever completes `down`: dom0's
+ * power-off waited 5 s per connected backend device. 'frontend-only' is the code after the move.
+ */
+export type BackendShutdownHook = 'xenbus_dev_shutdown' | 'frontend-only';
+export const BACKEND_SHUTDOWN_HOOKS: readonly BackendShutdownHook[] = [
+  'xenbus_dev_shutdown',
+  'frontend-only',
+];
+
+/** 5*HZ in xenbus_dev_shutdown. */
+export const XENBUS_DEV_SHUTDOWN_TIMEOUT_MS = 5000;
+
 export class BackendBus extends XenbusBus {
-  constructor(env: Env, client: XenbusClient) {
+  readonly shutdownHook: BackendShutdownHook;
+
+  constructor(env: Env, client: XenbusClient, opts: { shutdownHook?: BackendShutdownHook } = {}) {
     super(env, client, BACKEND_BUS_TYPE);
+    const hook = opts.shutdownHook ?? 'frontend-only';
+    if (!BACKEND_SHUTDOWN_HOOKS.includes(hook)) {
+      throw new RangeError(
+        `backend bus shutdownHook: ${JSON.stringify(hook)} is not one of ${BACKEND_SHUTDOWN_HOOKS.map((x) => `'${x}'`).join(', ')}`,
+      );
+    }
+    this.shutdownHook = hook;
+  }
+
+  /**
+   * device_shutdown for the backend bus's devices (last registered first). Since the move the bus has no
+   * shutdown hook; before it, each Connected device went to Closing and waited for a completion only the
+   * frontend bus ever signals.
+   */
+  async shutdown(): Promise<void> {
+    if (this.shutdownHook === 'frontend-only') return;
+    for (const dev of this.devices().reverse()) await this.devShutdown(dev);
+  }
+
+  private async devShutdown(dev: XenbusDevice): Promise<void> {
+    if (dev.state !== XenbusState.Connected) {
+      this.env.trace.log(
+        'xenbus',
+        `xenbus_dev_shutdown: ${dev.nodename}: ${xenbusStateName(dev.state)} != Connected, skipping`,
+      );
+      return;
+    }
+    await switchState(dev, XenbusState.Closing);
+    const r = await this.env.wait(dev.downQueue, () => dev.down, {
+      what: `${dev.nodename} to close (its down completion)`,
+      timeoutMs: XENBUS_DEV_SHUTDOWN_TIMEOUT_MS,
+      timeoutName: 'xenbus_dev_shutdown 5 s timeout',
+    });
+    if (r === 'timeout')
+      this.env.trace.log('xenbus', `xenbus_dev_shutdown: ${dev.nodename} timeout closing device`);
   }
 }
