@@ -316,7 +316,8 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
   info.sectorSize = fields['sector-size'];
   info.physicalSectorSize = await readUnsigned(client, otherend, 'physical-sector-size', info.sectorSize);
   await gatherBackendFeatures(info);
-  await blkfrontSetupIndirect(info);
+  const fault = blkfrontSetupIndirect(info);
+  if (fault !== undefined) await raiseOops(info, fault.bug, fault.detail);
   try {
     xlvbdAllocGendisk(info);
   } catch (e) {
@@ -379,26 +380,27 @@ async function gatherBackendFeatures(info: BlkfrontInfo): Promise<void> {
  * blkfront_setup_indirect: size the per-request grant arrays of every shadow slot by BLK_RING_SIZE(info),
  * which talk_to_blkback fixed with nr_ring_pages. Reached without the handshake (C14 before
  * c31ecf6c126d) nr_ring_pages is still 0, BLK_RING_SIZE underflows and rinfo->shadow was never
- * allocated: the access faults, modelled as the oops Linux took.
+ * allocated: the access faults, modelled as the oops Linux took (returned for the caller to raise).
  */
-async function blkfrontSetupIndirect(info: BlkfrontInfo): Promise<void> {
+function blkfrontSetupIndirect(info: BlkfrontInfo): { bug: string; detail: string } | undefined {
   const ring = info.ring;
   if (info.nrRingPages === 0 || ring === undefined) {
-    await raiseOops(
-      info,
-      'unable to handle kernel NULL pointer dereference',
-      `blkfront_setup_indirect: ${info.diskName}: rinfo->shadow is not allocated ` +
+    return {
+      bug: 'unable to handle kernel NULL pointer dereference',
+      detail:
+        `blkfront_setup_indirect: ${info.diskName}: rinfo->shadow is not allocated ` +
         `(nr_ring_pages ${info.nrRingPages}: talk_to_blkback never ran)`,
-    );
+    };
   }
   const size = blkifRingSize(info.abi!, info.ringPageOrder);
-  if (ring!.shadow.size !== size) {
-    throw new Error(`blkfront: ${info.diskName}: shadow of ${ring!.shadow.size} slots, ring of ${size}`);
+  if (ring.shadow.size !== size) {
+    throw new Error(`blkfront: ${info.diskName}: shadow of ${ring.shadow.size} slots, ring of ${size}`);
   }
+  return undefined;
 }
 
 /** Report an oops through the guest kernel (which does not return), or throw one without it. */
-async function raiseOops(info: BlkfrontInfo, bug: string, detail: string): Promise<never> {
+function raiseOops(info: BlkfrontInfo, bug: string, detail: string): Promise<never> {
   if (info.kernel.oops) return info.kernel.oops(bug, detail);
   throw new KernelOops(bug, detail);
 }

@@ -6,8 +6,11 @@
  *
  * Frames whose grant could not be revoked (the backend still maps them) are *surrendered*: they leave
  * this allocator for good and are freed to Xen by the grant table's deferred list once revoked
- * (XSA-396), so they can never be handed out again while a backend can reach them.
+ * (XSA-396), so they can never be handed out again while a backend can reach them. With page
+ * poisoning on (Linux page_poison=1) a freed frame that is written before it is handed out again is
+ * reported, which is how a backend writing through a grant the guest failed to revoke shows (C11).
  */
+import { Buffer } from 'node:buffer';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import { XEN_PAGE_SIZE } from '../ring.js';
 
@@ -25,9 +28,33 @@ export interface AllocOptions {
   zero?: boolean;
 }
 
+/** Linux PAGE_POISON: what a freed page is filled with under page_poison=1. */
+export const PAGE_POISON = 0xaa;
+
+/** What the poison check found in a frame being handed out again (mm/page_poison.c). */
+export interface PoisonCorruption {
+  mfn: number;
+  /** Byte offsets in the frame of the first and last byte that is no longer PAGE_POISON. */
+  first: number;
+  last: number;
+  /** Up to 16 bytes from `first`, as found. */
+  bytes: Uint8Array;
+}
+
+export interface GuestMemoryOptions {
+  /**
+   * page_poison=1: fill every frame freed here with PAGE_POISON and check it when handed out again;
+   * a write into a free frame (use after free, or another domain writing through a mapping the guest
+   * no longer accounts for) is reported to this callback.
+   */
+  onPoisonCorruption?: (c: PoisonCorruption) => void;
+}
+
 export class GuestMemoryError extends Error {
   override readonly name = 'GuestMemoryError';
 }
+
+const POISON_PAGE = Buffer.alloc(XEN_PAGE_SIZE, PAGE_POISON);
 
 /** How many frames to ask Xen for at once when the pool has no suitable run. */
 const GROW_CHUNK = 64;
@@ -43,8 +70,20 @@ export class GuestMemory {
   /** Some frame this allocator got from Xen, to tell whether a view lies in machine memory. */
   private probeFrame = -1;
   private readonly surrendered = new Set<number>();
+  /** Frames filled with PAGE_POISON when freed and not handed out since (byte map by mfn). */
+  private poisoned = new Uint8Array(0);
+  private readonly onPoisonCorruption: ((c: PoisonCorruption) => void) | undefined;
 
-  constructor(private readonly hc: MemoryHypercalls) {}
+  constructor(
+    private readonly hc: MemoryHypercalls,
+    options: GuestMemoryOptions = {},
+  ) {
+    this.onPoisonCorruption = options.onPoisonCorruption;
+  }
+
+  get pagePoisoning(): boolean {
+    return this.onPoisonCorruption !== undefined;
+  }
 
   get freeFrames(): number {
     return this.free.length;
@@ -75,6 +114,7 @@ export class GuestMemory {
       if (at >= 0) {
         const run = this.free.splice(at, n);
         for (const f of run) this.markInUse(f);
+        if (this.onPoisonCorruption) this.checkPoison(run);
         if (options.zero ?? true) this.zeroRun(run);
         return run;
       }
@@ -115,6 +155,7 @@ export class GuestMemory {
       // An ascending run of our in-use frames: no free frame lies inside it, so one insertion keeps
       // the free list sorted (instead of one array shift per frame).
       for (const f of frames) this.clearInUse(f);
+      if (this.onPoisonCorruption) this.poisonRun(frames);
       this.free.splice(lowerBound(this.free, frames[0]), 0, ...frames);
       return;
     }
@@ -122,8 +163,43 @@ export class GuestMemory {
       if (this.surrendered.has(f)) continue;
       if (!this.isInUse(f)) throw new RangeError(`freeRun: frame ${f} is not allocated here`);
       this.clearInUse(f);
+      if (this.onPoisonCorruption) this.poisonRun([f]);
       const at = lowerBound(this.free, f);
       this.free.splice(at, 0, f);
+    }
+  }
+
+  /** kernel_poison_pages: the run's adjacent frames get PAGE_POISON in one fill. */
+  private poisonRun(run: readonly number[]): void {
+    const first = this.hc.page(run[0]);
+    new Uint8Array(first.buffer, first.byteOffset, run.length * XEN_PAGE_SIZE).fill(PAGE_POISON);
+    const last = run[run.length - 1];
+    if (last >= this.poisoned.length) {
+      const grown = new Uint8Array(Math.max(last + 1, this.poisoned.length * 2, 1024));
+      grown.set(this.poisoned);
+      this.poisoned = grown;
+    }
+    for (const f of run) this.poisoned[f] = 1;
+  }
+
+  /** check_poison_mem on each frame that was poisoned when freed (memcmp against a poison page). */
+  private checkPoison(run: readonly number[]): void {
+    for (const f of run) {
+      if (f >= this.poisoned.length || this.poisoned[f] === 0) continue;
+      this.poisoned[f] = 0;
+      const page = this.hc.page(f);
+      const view = Buffer.from(page.buffer, page.byteOffset, XEN_PAGE_SIZE);
+      if (view.equals(POISON_PAGE)) continue;
+      let first = 0;
+      while (page[first] === PAGE_POISON) first++;
+      let last = XEN_PAGE_SIZE - 1;
+      while (page[last] === PAGE_POISON) last--;
+      this.onPoisonCorruption!({
+        mfn: f,
+        first,
+        last,
+        bytes: page.slice(first, Math.min(first + 16, last + 1)),
+      });
     }
   }
 

@@ -19,7 +19,7 @@ import { BlockLayer } from '../kernel/block-device.js';
 import { KernelWaits } from '../kernel/waits.js';
 import type { Env, Holder } from '../runtime/engine.js';
 import { GuestBlockLayer } from './block-layer.js';
-import { guestOopsReporter } from './oops.js';
+import { guestOopsReporter, reportPoisonCorruption } from './oops.js';
 import { Workload } from './workload.js';
 
 export interface GuestKernelOptions {
@@ -36,6 +36,8 @@ export interface GuestKernelOptions {
    * it must then call `upcall()` from its handler.
    */
   registerUpcall?: boolean;
+  /** page_poison=1 (default on): freed frames are poisoned and checked when handed out again. */
+  pagePoison?: boolean;
 }
 
 export class GuestKernel {
@@ -58,7 +60,10 @@ export class GuestKernel {
     this.hc = o.hc;
     this.gnttab = o.gnttab ?? new GrantTable(o.hc, { env: o.env });
     this.events = o.events ?? new GuestEvents(o.hc, { env: o.env });
-    this.memory = new GuestMemory(o.hc);
+    this.memory = new GuestMemory(
+      o.hc,
+      (o.pagePoison ?? true) ? { onPoisonCorruption: (c) => reportPoisonCorruption(o.env, c) } : {},
+    );
     this.blocks = new BlockLayer(o.env, new KernelWaits(o.env));
     this.xsRing = new XsRingClientTransport(o.env, {
       page: o.xenstore.page,

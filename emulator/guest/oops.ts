@@ -7,6 +7,7 @@
  */
 import type { KernelOopsReporter } from '../../drivers/blkfront/info.js';
 import { KernelOops } from '../../drivers/blkfront/info.js';
+import type { PoisonCorruption } from '../../drivers/busdma/guest-memory.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import { SHUTDOWN_crash } from '../../hypervisor/layout.js';
 import type { Env } from '../runtime/engine.js';
@@ -29,4 +30,24 @@ export function guestOopsReporter(
     // An engine that cannot stop the vCPU: unwind the faulting task instead.
     throw new KernelOops(bug, detail);
   };
+}
+
+/**
+ * mm/page_poison.c check_poison_mem: a frame handed out again is no longer all PAGE_POISON, so someone
+ * wrote it while it was free. Linux logs, dumps the bytes and the stack, and goes on; the trace gets
+ * kind 'oops' so tools can find it.
+ */
+export function reportPoisonCorruption(env: Env, c: PoisonCorruption): void {
+  const hex = [...c.bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+  env.trace.log('kernel', 'pagealloc: memory corruption');
+  env.trace.log(
+    'kernel',
+    `frame 0x${c.mfn.toString(16)} bytes 0x${c.first.toString(16)}-0x${c.last.toString(16)}: ${hex}`,
+  );
+  env.trace.emit('kernel', 'oops', {
+    bug: 'pagealloc: memory corruption',
+    mfn: c.mfn,
+    first: c.first,
+    last: c.last,
+  });
 }

@@ -76,3 +76,49 @@ describe('C14: backend Connected before the handshake (c31ecf6c126d)', () => {
     expect(r.end.guestStates).toEqual({ guest1: 'running' });
   }, 30_000);
 });
+
+describe('C11: grants revoked while blkback still maps them (XSA-396, abf1fd5919d6)', () => {
+  const BUGGY = 'c11-grant-revoked-while-mapped';
+  const FIXED = 'c11-grant-revoked-while-mapped-fixed';
+
+  test('the pair differs only in blkfront-grant-revoke', () => {
+    const a = loadRunnableScenario(file(BUGGY)).scenario;
+    const b = loadRunnableScenario(file(FIXED)).scenario;
+    expect(a.versions.blkfrontGrantRevoke).toBe('query-then-end');
+    expect(b.versions).toEqual({ ...a.versions, blkfrontGrantRevoke: 'try-end' });
+    expect(stepsText(FIXED)).toBe(stepsText(BUGGY));
+  });
+
+  test('buggy: blkback writes the late read and its response into frames the guest freed', async () => {
+    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    const log = guestLog(r);
+    // The unplug could not revoke what blkback maps and deferred the refs alone.
+    expect(log.some((l) => /deferring g\.e\. 0x[0-9a-f]+$/.test(l))).toBe(true);
+    const corrupt = r.trace.filter((e) => e.dom === 1 && e.kind === 'oops');
+    expect(corrupt.length).toBeGreaterThanOrEqual(17);
+    expect(corrupt.every((e) => e.fields?.bug === 'pagealloc: memory corruption')).toBe(true);
+    // 16 data pages written whole with the image's bytes, and the ring page: rsp_prod (offset 8) up to
+    // the end of the first response slot.
+    expect(
+      corrupt.filter((e) => e.fields?.first === 0 && e.fields?.last === 0xfff).length,
+    ).toBeGreaterThanOrEqual(15);
+    expect(corrupt.some((e) => e.fields?.first === 8 && e.fields?.last === 0x4b)).toBe(true);
+    // The corruption is found only after blkback completed the read (50 ms after it was issued).
+    const done = r.trace.find(
+      (e) => e.kind === 'blk-req' && e.fields?.phase === 'end' && e.fields?.op === 'read',
+    );
+    expect(done).toBeDefined();
+    expect(corrupt[0]!.t).toBeGreaterThan(done!.t);
+  }, 30_000);
+
+  test('fixed: the frames stay surrendered until revoked; no corruption', async () => {
+    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
+    // Deferred with their page (the pfn is named), so the page cannot be reused.
+    expect(guestLog(r).some((l) => /deferring g\.e\. 0x[0-9a-f]+ \(pfn 0x[0-9a-f]+\)/.test(l))).toBe(true);
+  }, 30_000);
+});
