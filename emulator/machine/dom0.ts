@@ -41,6 +41,7 @@ import { XenstoredRingTransport } from '../xenstored/ring-transport.js';
 import type { DomainBootConfig } from './config.js';
 import { dom0FaultMethods } from './dom0-faults.js';
 import { MachineDomainBuilder } from './domain-builder.js';
+import { recordLocalXenstored } from './local-xenstored.js';
 import { machineKicker } from './machine-kicker.js';
 import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
 import { SlotTable } from './slot-table.js';
@@ -102,6 +103,8 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
       hc.unmapGrant(ch.handle);
     },
   });
+  // In sim the machine that built us is in this thread and may hand the daemon out (--xenstore-socket).
+  if (env.engine === 'sim') recordLocalXenstored(ctx.shared[SLOTS_SHARED], daemon);
   ring = new XenstoredRingTransport(env, daemon);
   ring.start();
   env.onUpcall(() => {

@@ -9,7 +9,9 @@
 import { Hypervisor } from '../../hypervisor/hypervisor.js';
 import { createEngine, type EngineOptions } from '../runtime/create-engine.js';
 import type { Controller, Engine, EngineKind, RunResult } from '../runtime/engine.js';
+import type { XenstoreDaemon } from '../xenstored/daemon.js';
 import { checkMachineConfig, type DomainBootConfig, type MachineConfig } from './config.js';
+import { localXenstored } from './local-xenstored.js';
 import { registerHypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
 import { SlotTable } from './slot-table.js';
 
@@ -22,6 +24,16 @@ export interface Machine {
   engineDomainOf(name: string): number;
   /** Guest names by engine domain (0 is dom0), for timelines. */
   readonly domainNames: ReadonlyMap<number, string>;
+  /**
+   * The shared memory every domain sees: the hypervisor's buffers (`hv.*`, read them with
+   * `hypervisorBuffers`) and the guest slot table (`SLOTS_SHARED`); see shared-names.ts.
+   */
+  readonly shared: Readonly<Record<string, SharedArrayBuffer>>;
+  /**
+   * dom0's xenstore daemon (sim only: under threads it lives in dom0's worker and this throws). Work
+   * on it only from inside the run (a controller task), so the scheduler sees what it sets off.
+   */
+  xenstored(): XenstoreDaemon;
   run<T>(controller: (ctl: Controller) => Promise<T>): Promise<RunResult<T>>;
   close(): Promise<void>;
 }
@@ -46,9 +58,14 @@ export async function buildMachine<K extends EngineKind>(
   });
   const slots = SlotTable.create(config.guests.length);
   const engine = createEngine(engineKind, engineOptions);
+  const shared: Record<string, SharedArrayBuffer> = {};
+  const addShared = (name: string, buffer: SharedArrayBuffer) => {
+    engine.addShared(name, buffer);
+    shared[name] = buffer;
+  };
   try {
-    registerHypervisorBuffers((n, b) => engine.addShared(n, b), hv.buffers);
-    engine.addShared(SLOTS_SHARED, slots.buffer);
+    registerHypervisorBuffers(addShared, hv.buffers);
+    addShared(SLOTS_SHARED, slots.buffer);
     const dom0: DomainBootConfig = { machine: config, slot: -1 };
     await engine.addDomain({ domid: 0, name: 'Domain-0', module: moduleUrl('dom0'), config: dom0 });
     for (const [i, g] of config.guests.entries()) {
@@ -70,6 +87,16 @@ export async function buildMachine<K extends EngineKind>(
     engine,
     config,
     domainNames: names,
+    shared: Object.freeze(shared),
+    xenstored(): XenstoreDaemon {
+      const d = localXenstored(slots.buffer);
+      if (d !== undefined) return d;
+      throw new Error(
+        engine.kind === 'threads'
+          ? "machine: xenstored lives in dom0's worker thread under the threads engine; use the sim engine to reach it"
+          : 'machine: dom0 did not record its xenstored (it failed to boot)',
+      );
+    },
     engineDomainOf(name: string): number {
       const i = config.guests.findIndex((g) => g.name === name);
       if (i < 0) throw new Error(`machine: no guest named "${name}"`);

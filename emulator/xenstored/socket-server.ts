@@ -5,6 +5,7 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
+import type { XenstoreConnection } from './connection.js';
 import type { XenstoreDaemon } from './daemon.js';
 
 export interface XsSocketServer {
@@ -18,6 +19,12 @@ export interface XsSocketServer {
 export interface SocketServerOptions {
   /** Called with one line per connect/disconnect (for --verbose). */
   log?: (line: string) => void;
+  /**
+   * Runs each piece of work on the daemon (a connect, the bytes of a read, a disconnect) in order.
+   * Default: at once, from the socket's event. A daemon inside a sim run passes work to its controller
+   * instead, so requests mutate the store inside a task and the scheduler sees the watches they fire.
+   */
+  dispatch?: (work: () => void) => void;
 }
 
 /** Remove a leftover socket file (a previous daemon that did not clean up); refuse to remove anything else. */
@@ -40,36 +47,47 @@ export async function listenXenstoreSocket(
   removeStaleSocket(path);
   const sockets = new Set<net.Socket>();
   let clientSeq = 0;
+  const dispatch = options.dispatch ?? ((work: () => void) => work());
   const server = net.createServer((socket) => {
     const label = `socket#${++clientSeq}`;
     let clientGone = false;
+    let conn: XenstoreConnection | undefined;
     sockets.add(socket);
-    const conn = daemon.connect({
-      domid: 0,
-      privileged: true,
-      label,
-      // The kernel buffers what write() cannot send now, so every message counts as taken.
-      send: (msg) => {
-        if (!socket.destroyed) socket.write(msg);
-        return true;
-      },
-      onClose: (reason) => {
-        if (!clientGone) options.log?.(`${label}: closed by xenstored (${reason})`);
-        socket.destroy();
-      },
+    dispatch(() => {
+      if (clientGone) return;
+      conn = daemon.connect({
+        domid: 0,
+        privileged: true,
+        label,
+        // The kernel buffers what write() cannot send now, so every message counts as taken.
+        send: (msg) => {
+          if (!socket.destroyed) socket.write(msg);
+          return true;
+        },
+        onClose: (reason) => {
+          if (!clientGone) options.log?.(`${label}: closed by xenstored (${reason})`);
+          socket.destroy();
+        },
+      });
+      options.log?.(`${label}: connected`);
     });
-    options.log?.(`${label}: connected`);
-    socket.on('data', (chunk: Buffer) =>
-      conn.receive(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length)),
-    );
+    socket.on('data', (chunk: Buffer) => {
+      // A copy: deferred work must not see the chunk's memory reused.
+      const bytes = new Uint8Array(chunk);
+      dispatch(() => {
+        if (conn !== undefined && !conn.closed) conn.receive(bytes);
+      });
+    });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       sockets.delete(socket);
       clientGone = true;
-      if (!conn.closed) {
-        daemon.disconnect(conn, 'client closed the socket');
-        options.log?.(`${label}: disconnected`);
-      }
+      dispatch(() => {
+        if (conn !== undefined && !conn.closed) {
+          daemon.disconnect(conn, 'client closed the socket');
+          options.log?.(`${label}: disconnected`);
+        }
+      });
     });
   });
   await new Promise<void>((resolve, reject) => {

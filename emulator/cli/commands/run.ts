@@ -6,9 +6,14 @@
  * 2 when the input is invalid (the loader's file:line:column errors are printed).
  * `--serve SOCKET` keeps the machine running after the steps and answers `xenpv tap-ctl|xl|xenstore
  * --attach SOCKET ...` until `{"stop": true}` arrives or the process gets SIGINT/SIGTERM (serve.ts).
+ * `--xenstore-socket PATH` (sim) keeps the machine running after the steps too, with dom0's xenstored on
+ * a Unix socket for Xen's xenstore-* tools (XENSTORED_PATH=PATH) until SIGINT/SIGTERM
+ * (xenstore-socket-relay.ts); with --serve as well, `{"stop": true}` ends both.
  */
 import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { Machine } from '../../machine/machine.js';
+import type { Controller } from '../../runtime/engine.js';
 import { ExternalInbox } from '../../runtime/external-inbox.js';
 import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
 import { formatDuration } from '../../scenario/units.js';
@@ -16,6 +21,7 @@ import { makeChalk, renderStall, renderTimeline, type Verbosity } from '../../tr
 import { loadScenarioOrReport } from './load-scenario.js';
 import { closeServeSocket, listenServeSocket, type ServeRequest, serveLoop } from './serve.js';
 import { writeTraceFiles } from './trace.js';
+import { checkXenstoreSocketPath, XenstoreSocketRelay } from './xenstore-socket-relay.js';
 
 interface RunArgs {
   file: string;
@@ -83,9 +89,14 @@ export async function runCommand(
       throw new Error(`--trace and --mermaid name the same file ${args.trace}; give two paths`);
     }
     if (args.xenstoreSocket !== undefined) {
-      throw new Error(
-        "not implemented: --xenstore-socket (the scenario's xenstored is not reachable from the CLI yet; use --serve and xenpv xenstore --attach)",
-      );
+      if (args.engine !== 'sim') {
+        throw new Error(
+          "--xenstore-socket works with --engine sim only: under threads xenstored lives in dom0's worker thread (use --serve and xenpv xenstore --attach there)",
+        );
+      }
+      if (args.xenstoreSocket === args.serve)
+        throw new Error(`--serve and --xenstore-socket name the same path ${args.serve}; give two paths`);
+      checkXenstoreSocketPath(args.xenstoreSocket);
     }
   } catch (e) {
     io.err(`xenpv run: ${(e as Error).message}`);
@@ -116,10 +127,21 @@ export async function runCommand(
     }
     io.err(`xenpv run: serving ${args.file} on ${path} after its steps (stop: SIGINT, or {"stop": true})`);
   }
+  let relay: XenstoreSocketRelay | undefined;
+  if (args.xenstoreSocket !== undefined) {
+    const path = args.xenstoreSocket;
+    relay = new XenstoreSocketRelay(path, {
+      listening: () =>
+        io.err(
+          `xenpv run: xenstore of ${args.file} on ${path} after its steps (XENSTORED_PATH=${path} xenstore-ls; stop: SIGINT)`,
+        ),
+    });
+  }
+  const serve = combineServe(serving?.inbox, relay);
   let r: RunScenarioResult;
   try {
     r = await runScenario(loaded.scenario, {
-      ...(serving !== undefined ? { serve: serveLoop(serving.inbox) } : {}),
+      ...(serve !== undefined ? { serve } : {}),
       engine: args.engine,
       ...(args.seed !== undefined ? { seed: args.seed } : {}),
       timeScale: args.timeScale,
@@ -131,6 +153,7 @@ export async function runCommand(
     return 2;
   } finally {
     await serving?.close();
+    await relay?.close();
   }
   for (const line of report(r, args.verbosity, io.colorLevel)) io.out(line);
   if (args.trace !== undefined || args.mermaid !== undefined) {
@@ -144,6 +167,21 @@ export async function runCommand(
     if (args.mermaid !== undefined) io.out(`sequence diagram: ${args.mermaid}`);
   }
   return r.verdict === 'pass' ? 0 : 1;
+}
+
+/** What the controller does after the steps: answer --serve, relay --xenstore-socket, or both at once. */
+function combineServe(
+  inbox: ExternalInbox<ServeRequest> | undefined,
+  relay: XenstoreSocketRelay | undefined,
+): ((ctl: Controller, machine: Machine) => Promise<void>) | undefined {
+  if (relay === undefined) return inbox === undefined ? undefined : serveLoop(inbox);
+  if (inbox === undefined) return (ctl, machine) => relay.serve(ctl, machine);
+  return async (ctl, machine) => {
+    // The relay runs in a task of its own; the serve loop's end ({"stop": true}, SIGINT) ends the run.
+    ctl.env.spawn('xenstore-socket', () => relay.serve(ctl, machine), { daemon: true });
+    await serveLoop(inbox)(ctl, machine);
+    relay.stop();
+  };
 }
 
 /** The printed report: header, timeline, stalls, steps, verdict with each expectation. */
@@ -223,7 +261,7 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
       .option('xenstore-socket', {
         type: 'string',
         describe:
-          "Expose the scenario's xenstore to Xen's xenstore-* tools on this path (not implemented yet)",
+          "sim: after the steps keep the machine up with its xenstore on this Unix socket for Xen's xenstore-* tools (XENSTORED_PATH)",
       })
       .option('trace', {
         type: 'string',
@@ -244,6 +282,10 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
       .example(
         '$0 run scenarios/blktap2-teardown-deadlock.yaml --serve /tmp/x.sock',
         'then: xenpv tap-ctl --attach /tmp/x.sock list',
+      )
+      .example(
+        '$0 run scenarios/blktap2-teardown-deadlock.yaml --xenstore-socket /tmp/xs.sock',
+        'then: XENSTORED_PATH=/tmp/xs.sock xenstore-ls /local/domain',
       )
       .example(
         '$0 run FILE --seed 7 --verbose',

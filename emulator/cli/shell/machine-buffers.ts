@@ -1,8 +1,7 @@
 /**
  * The shared memory of a built machine, read from the shell's own thread: the hypervisor's buffers
- * (grant tables, event channels, domains) and the guest slot table. Machine does not expose them yet,
- * so they are taken from what buildMachine registered with the engine (its `shared` record, present
- * in both engines). Reading only: the shell never writes hypervisor state.
+ * (grant tables, event channels, domains) and the guest slot table, as `Machine.shared` hands them
+ * out in both engines. Reading only: the shell never writes hypervisor state.
  */
 import { Hypervisor } from '../../../hypervisor/hypervisor.js';
 import type { HypervisorBuffers } from '../../../hypervisor/shared-state.js';
@@ -19,16 +18,14 @@ export interface MachineView {
 }
 
 export function machineView(machine: Machine): MachineView {
-  // Simplification until Machine exposes its buffers: both engines keep addShared()'s record as `shared`.
-  const shared = (machine.engine as unknown as { shared?: Record<string, SharedArrayBuffer> }).shared;
-  if (shared === undefined || shared[SLOTS_SHARED] === undefined) {
-    throw new Error('shell: this engine does not keep the machine shared memory where the shell looks');
-  }
+  const shared = machine.shared;
+  const slots = shared[SLOTS_SHARED];
+  if (slots === undefined) throw new Error(`shell: the machine has no ${SLOTS_SHARED} buffer`);
   const buffers = hypervisorBuffers(shared);
   return {
     hv: Hypervisor.attach(buffers),
     buffers,
-    slots: new SlotTable(shared[SLOTS_SHARED]),
+    slots: new SlotTable(slots),
     guestNames: machine.config.guests.map((g) => g.name),
   };
 }
