@@ -1,9 +1,9 @@
 /**
- * Where a shell session's machine lives. The sim engine runs once and must never wait for the outside
- * world (a sim task awaiting stdin would fail the run), so the sim backend runs the session's commands
- * again from the start on a fresh machine for each new one: same seed, same commands, same schedule,
- * so the machine reaches the same state and only then runs the new command (replay). The threads
- * backend keeps one run going for the whole session; its controller polls for the next command.
+ * Where a shell session's machine lives: one run per session in either engine, its controller taking
+ * the session's commands one at a time. sim (sim-backend.ts): commands arrive through an inbox the
+ * controller waits on (`Controller.receive`), virtual time moves only as far as the commands and the
+ * timers they leave need, and the trace is readable during the session. threads (threads-backend.ts):
+ * real scaled time goes on between commands; the engine hands its trace over at the end of the run.
  */
 import type { Machine } from '../../machine/machine.js';
 import type { Millis, StallReport, TraceEvent } from '../../runtime/engine.js';
@@ -15,7 +15,7 @@ export interface ExecResult extends CommandOutput {
   stalls: StallReport[];
   /** Set when the run ended during the command (deadlock, a failed task): the machine is gone. */
   ended?: string;
-  /** Warnings about the session itself (a replay that did not reproduce an earlier output). */
+  /** Warnings about the session itself. */
   warnings: string[];
 }
 

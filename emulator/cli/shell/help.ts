@@ -117,10 +117,11 @@ export const COMMANDS: Record<string, CommandHelp> = {
 export const ALIASES: Record<string, string> = { exit: 'quit' };
 
 export const TIME_HELP: readonly string[] = [
-  'How time passes: with --engine sim (the default) time is virtual and moves only while a command',
-  'runs, as far as the mechanism needs (a 5 s select() timeout takes no real time); between commands',
-  'the machine is still, and each command ends once everything it set off has settled. With',
-  '--engine threads time is real (scaled by --time-scale) and keeps running between commands.',
+  'How time passes: with --engine sim (the default) time is virtual and moves only as far as the',
+  'mechanism needs (a 5 s select() timeout takes no real time). A command ends once everything it',
+  'set off has settled, timers it left running included (their stalls show in its output); then the',
+  'machine is still until the next command. With --engine threads time is real (scaled by',
+  '--time-scale) and keeps running between commands.',
   'Lines starting with # are comments. Errors go to stderr with the line number.',
 ];
 

@@ -1,128 +1,157 @@
 /**
- * The sim session: each new command rebuilds the machine (images rewritten from their fill pattern)
- * and runs every earlier command again before it, with the same seed; see backend.ts for why. After
- * every command the controller sleeps 0 ms, which in sim returns only once nothing else can run at
- * that instant: each command's effects settle before the next command, the same way in every replay.
+ * The sim session: one run for the whole session. Its controller takes each command from an inbox
+ * (`Controller.receive`), runs it, then sleeps 0 ms, which in sim returns only once nothing else can run
+ * at that instant, and answers. While it waits for the next command the machine goes on only as far as
+ * timers already set take it (a select() timeout left running fires then); with none left the run is
+ * idle and virtual time stands still. What runs depends only on the sequence of commands, not on when
+ * they arrive: the same script gives the same output.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { buildMachine, type Machine } from '../../machine/machine.js';
 import type { Controller, RunResult } from '../../runtime/engine.js';
+import { ExternalInbox } from '../../runtime/external-inbox.js';
 import type { Scenario } from '../../scenario/model.js';
 import { createImages, machineConfigFor } from '../../scenario/run.js';
 import { describeRunEnd, type ExecResult, type SessionBackend } from './backend.js';
 import { type CommandOutput, type EngineCommand, executeEngineCommand } from './engine-command.js';
 import { type MachineView, machineView } from './machine-buffers.js';
+import { type LiveRecord, simLiveRecord } from './sim-live-record.js';
 
-interface Done {
+/**
+ * Task switches a whole session may take (the engine's guard against a livelock): sessions run many
+ * commands in one run, so the budget is larger than a scenario run's default of 10 million.
+ */
+export const SESSION_MAX_STEPS = 200_000_000;
+
+interface Pending {
   cmd: EngineCommand;
-  output: CommandOutput;
+  resolve: (out: CommandOutput | undefined) => void;
 }
+
+/** Resolves after everything queued in the microtask queue: a sim run goes on only in microtasks. */
+const runQuiet = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export class SimBackend implements SessionBackend {
   readonly engine = 'sim' as const;
-  private readonly done: Done[] = [];
-  private current!: { machine: Machine; result: RunResult<void>; view: MachineView };
+  private readonly inbox = new ExternalInbox<Pending>();
+  private readonly view0: MachineView;
+  private readonly live: LiveRecord;
+  private runDone!: Promise<RunResult<void>>;
+  private final: RunResult<void> | undefined;
   private ended: string | undefined;
+  private closing = false;
+  /** Answers the command in flight when the run ends under it. */
+  private pendingEnd: ((out: CommandOutput | undefined) => void) | undefined;
 
-  private constructor(
-    private readonly scenario: Scenario,
-    private readonly workDir: string,
-    private readonly seed: number,
-  ) {}
+  private constructor(readonly machine: Machine) {
+    this.view0 = machineView(machine);
+    this.live = simLiveRecord(machine.engine);
+  }
 
   /** Builds the machine and runs it until it settles with no command (domain 0 booted, xenstored up). */
   static async start(scenario: Scenario, workDir: string, seed: number): Promise<SimBackend> {
-    const b = new SimBackend(scenario, workDir, seed);
-    const r = await b.replay(undefined);
-    if (r.result.outcome !== 'completed') {
-      throw new Error(
-        `shell: the machine did not boot: ${describeRunEnd(r.result.outcome, r.result.error, r.result.endTime)}`,
-      );
+    createImages(scenario, workDir);
+    const machine = await buildMachine(machineConfigFor(scenario, workDir), 'sim', {
+      seed,
+      maxSteps: SESSION_MAX_STEPS,
+    });
+    let b: SimBackend;
+    try {
+      b = new SimBackend(machine);
+    } catch (e) {
+      await machine.close();
+      throw e;
+    }
+    let booted!: () => void;
+    const boot = new Promise<void>((resolve) => {
+      booted = resolve;
+    });
+    b.runDone = machine.run(async (ctl: Controller) => {
+      if (ctl.receive === undefined) throw new Error('not implemented: a sim engine without receive');
+      await ctl.env.sleep(0, { what: 'the machine to settle' });
+      booted();
+      for (;;) {
+        const p = await ctl.receive(b.inbox, 'the next shell command');
+        if (p === undefined) return;
+        const out = await executeEngineCommand(ctl, machine, scenario, p.cmd);
+        await ctl.env.sleep(0, { what: 'the machine to settle' });
+        p.resolve(out);
+      }
+    });
+    void b.runDone.then((r) => {
+      b.final = r;
+      if (!b.closing || r.outcome !== 'completed') b.ended = describeRunEnd(r.outcome, r.error, r.endTime);
+      booted();
+      // A command the run ended under gets no output: exec reports the end.
+      for (let p = b.inbox.take(); p !== undefined; p = b.inbox.take()) p.resolve(undefined);
+      b.pendingEnd?.(undefined);
+    });
+    await boot;
+    await runQuiet();
+    if (b.ended !== undefined) {
+      await machine.close();
+      throw new Error(`shell: the machine did not boot: ${b.ended}`);
     }
     return b;
-  }
-
-  get machine(): Machine {
-    return this.current.machine;
   }
 
   get endedBecause(): string | undefined {
     return this.ended;
   }
 
-  private async replay(
-    next: EngineCommand | undefined,
-  ): Promise<{ outputs: CommandOutput[]; result: RunResult<void> }> {
-    createImages(this.scenario, this.workDir);
-    const machine = await buildMachine(machineConfigFor(this.scenario, this.workDir), 'sim', {
-      seed: this.seed,
-    });
-    const outputs: CommandOutput[] = [];
-    const commands = this.done.map((d) => d.cmd);
-    if (next !== undefined) commands.push(next);
-    let result: RunResult<void>;
-    try {
-      result = await machine.run(async (ctl: Controller) => {
-        await ctl.env.sleep(0, { what: 'the machine to settle' });
-        for (const c of commands) {
-          outputs.push(await executeEngineCommand(ctl, machine, this.scenario, c));
-          await ctl.env.sleep(0, { what: 'the machine to settle' });
-        }
-      });
-    } finally {
-      await machine.close();
-    }
-    this.current = { machine, result, view: machineView(machine) };
-    return { outputs, result };
-  }
-
   async exec(cmd: EngineCommand): Promise<ExecResult> {
-    if (this.ended !== undefined) {
-      throw new Error(`${this.ended}; \`run FILE\` starts a fresh machine`);
+    if (this.ended !== undefined) throw new Error(`${this.ended}; \`run FILE\` starts a fresh machine`);
+    if (this.closing) throw new Error('the session is closing');
+    const before = this.live.stalls().length;
+    const out = await new Promise<CommandOutput | undefined>((resolve) => {
+      this.pendingEnd = resolve;
+      this.inbox.push({
+        cmd,
+        resolve: (o) => {
+          this.pendingEnd = undefined;
+          resolve(o);
+        },
+      });
+    });
+    // Let the machine run on to idleness (timers the command left) before looking at its record.
+    await runQuiet();
+    const stalls = this.stalls().slice(before);
+    if (out === undefined || this.ended !== undefined) {
+      const ended = this.ended ?? 'the run ended';
+      return { ...(out ?? { out: [], err: [] }), ok: false, stalls, ended, warnings: [] };
     }
-    const before = this.current.result.stalls.length;
-    const { outputs, result } = await this.replay(cmd);
-    const warnings: string[] = [];
-    const n = this.done.length;
-    for (let i = 0; i < Math.min(n, outputs.length); i++) {
-      if (!isDeepStrictEqual(outputs[i], this.done[i].output)) {
-        warnings.push(
-          `replay diverged: command ${i + 1} of this session printed something else the second time (sim is not deterministic here)`,
-        );
-        break;
-      }
-    }
-    const stalls = result.stalls.slice(before);
-    if (outputs.length <= n || result.outcome !== 'completed') {
-      this.ended = describeRunEnd(result.outcome, result.error, result.endTime);
-      const partial = outputs[n] ?? { out: [], err: [], ok: false };
-      return { ...partial, ok: false, stalls, ended: this.ended, warnings };
-    }
-    this.done.push({ cmd, output: outputs[n] });
-    return { ...outputs[n], stalls, warnings };
+    return { ...out, stalls, warnings: [] };
   }
 
   view(): MachineView {
-    return this.current.view;
+    return this.view0;
   }
 
   trace() {
-    return this.current.result.trace;
+    return this.final?.trace ?? this.live.trace();
   }
 
   dmesg() {
-    return this.current.result.dmesg;
+    return this.final?.dmesg ?? this.live.dmesg();
   }
 
   stalls() {
-    return this.current.result.stalls;
+    return this.final?.stalls ?? this.live.stalls();
   }
 
   now() {
-    return this.current.result.endTime;
+    return this.final?.endTime ?? this.live.now();
+  }
+
+  /** Ends the run (after the command in flight); returns the run's result. */
+  async finish(): Promise<RunResult<void>> {
+    this.closing = true;
+    this.inbox.close();
+    const r = await this.runDone;
+    await this.machine.close();
+    return r;
   }
 
   async close(): Promise<void> {
-    // Every replay's engine is closed when its run ends.
+    await this.finish();
   }
 }
