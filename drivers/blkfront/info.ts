@@ -43,6 +43,17 @@ export type BlkfrontGrantRevoke = 'query-then-end' | 'try-end';
 export type BlkfrontConnect = 'direct' | 'handshake-first';
 
 /**
+ * C15 (teardown.md §4, Bob Liu, "xen-blkfront: save uncompleted reqs in blkfront_resume()",
+ * d8b31d834629, 2016):
+ * - 'save-in-recover': before the fix. blkif_recover, run once the backend is Connected again, made
+ *   its copy of the shadow only then — after talk_to_blkback had already set up a new ring with a new,
+ *   empty shadow — so the requests that were in flight at the suspend are never resubmitted.
+ * - 'save-in-resume': the fix. blkfront_resume takes the uncompleted requests out of the shadow before
+ *   blkif_free, and blkif_recover resubmits them on the new ring.
+ */
+export type BlkfrontResume = 'save-in-recover' | 'save-in-resume';
+
+/**
  * A kernel oops raised by the driver (a fault the guest kernel cannot survive in this context). The
  * guest kernel reports it (dmesg "BUG: ..." line, trace kind 'oops') and decides what follows
  * (panic_on_oops: the domain crashes). The promise never resolves: the faulting task goes no further.
@@ -53,6 +64,7 @@ export interface BlkfrontOptions {
   version?: BlkfrontVersion;
   grantRevoke?: BlkfrontGrantRevoke;
   connect?: BlkfrontConnect;
+  resume?: BlkfrontResume;
   /** Module parameter max_ring_page_order (default 0: one page). */
   maxRingPageOrder?: number;
   /** Module parameter max_indirect_segments (xen_blkif_max_segments, default 32). */
@@ -163,6 +175,11 @@ export class BlkfrontInfo {
   tag: DmaTag | undefined;
   persistent: PersistentGrants | undefined;
   gd: BlockDevice | undefined;
+  /**
+   * Work that waits for the ring across a suspend: bios submitted or queued while suspended (blk-mq
+   * keeps them), and — after d8b31d834629 — the requests blkfront_resume took out of the shadow.
+   */
+  readonly requeue: BlkfrontRingInfo['queue'] = [];
   /** blk_mark_disk_dead (2016 close): every new I/O fails. */
   diskDead = false;
   /** The xenbus device went away (remove ran); the gendisk waits for its last release. */

@@ -56,10 +56,13 @@ export function maxRequestSegments(info: BlkfrontInfo): number {
 /** The block driver's submit: queue the bio (split to request size) and wake the dispatcher. */
 export function submitBio(info: BlkfrontInfo, bio: Bio): void {
   const ring = info.ring;
-  if (info.diskDead || info.connected !== 'connected' || !ring) {
+  const suspended = info.connected === 'suspended';
+  if (info.diskDead || (info.connected !== 'connected' && !suspended) || (!ring && !suspended)) {
     bio.end(EIO);
     return;
   }
+  // Suspended: the stopped queue keeps the bio until blkif_recover.
+  const queue = suspended ? info.requeue : ring!.queue;
   const parent = { remaining: 0, error: 0 };
   if (bio.op === 'flush' || bio.op === 'discard') {
     if (bio.op === 'flush' && !info.featureFlush) {
@@ -71,7 +74,7 @@ export function submitBio(info: BlkfrontInfo, bio: Bio): void {
       return;
     }
     parent.remaining = 1;
-    ring.queue.push({ bio, byteOffset: 0, length: 0, sector: bio.sector, parent });
+    queue.push({ bio, byteOffset: 0, length: 0, sector: bio.sector, parent });
   } else {
     const segs = maxRequestSegments(info);
     const aligned = info.bounce || bio.data.byteOffset % XEN_PAGE_SIZE === 0;
@@ -83,7 +86,7 @@ export function submitBio(info: BlkfrontInfo, bio: Bio): void {
     for (let i = 0; i < n; i++) {
       const byteOffset = i * chunk;
       const length = Math.min(chunk, bio.data.length - byteOffset);
-      ring.queue.push({
+      queue.push({
         bio,
         byteOffset,
         length,
@@ -92,7 +95,7 @@ export function submitBio(info: BlkfrontInfo, bio: Bio): void {
       });
     }
   }
-  ring.wake.wakeAll();
+  ring?.wake.wakeAll();
 }
 
 /** Start the per-ring dispatcher (a daemon: it serves whoever submits). */
@@ -108,6 +111,13 @@ export function startDispatcher(info: BlkfrontInfo, ring: BlkfrontRingInfo): voi
           if (ring.queue.length === 0) {
             await env.wait(ring.wake, () => ring.queue.length > 0 || info.ring !== ring, {
               what: `I/O for ${info.diskName}`,
+            });
+            continue;
+          }
+          if (info.connected === 'suspended') {
+            // Resuming: talk_to_blkback set this ring up; requests go out once blkif_recover ran.
+            await env.wait(ring.wake, () => info.connected !== 'suspended' || info.ring !== ring, {
+              what: `${info.diskName} to reconnect after resume`,
             });
             continue;
           }
@@ -501,6 +511,45 @@ export function enterError(info: BlkfrontInfo): void {
   if (!ring) return;
   info.kernel.events.mask(ring.port);
   failOutstanding(info, ring);
+}
+
+/**
+ * The requests in the shadow at a resume, taken out with their grants ended (blkfront_resume after
+ * d8b31d834629, blkif_recover before it): each chunk goes back to the queue to be issued again.
+ */
+export function saveUncompleted(info: BlkfrontInfo): ShadowChunk[] {
+  const ring = info.ring;
+  if (!ring) return [];
+  const saved: ShadowChunk[] = [];
+  for (const id of ring.shadow.outstanding()) {
+    const e = ring.shadow.entries[id];
+    if (e.status !== 'waiting') continue;
+    saved.push(e.chunk!);
+    releaseShadowEntry(info, ring, id);
+  }
+  return saved;
+}
+
+/** blkif_free_ring for a suspend: end the grants of what is still in the shadow; complete nothing. */
+export function releaseOutstanding(info: BlkfrontInfo, ring: BlkfrontRingInfo): void {
+  for (const id of ring.shadow.outstanding()) {
+    const e = ring.shadow.entries[id];
+    if (e.status !== 'waiting') {
+      for (const m of [e.dataMap, e.indirectMap]) if (m?.state === 'deferred') m.unload();
+      continue;
+    }
+    releaseShadowEntry(info, ring, id);
+  }
+}
+
+function releaseShadowEntry(info: BlkfrontInfo, ring: BlkfrontRingInfo, id: number): void {
+  const e = ring.shadow.entries[id];
+  const bounce = e.bounce;
+  for (const g of e.grants) info.persistent?.put(g);
+  releaseEntry(info, e);
+  if (bounce) info.kernel.memory.freeBuffer(bounce);
+  e.status = 'processing';
+  ring.shadow.addId(id);
 }
 
 /** Fail everything on and for the ring with EIO, ending (or deferring) every grant it used. */

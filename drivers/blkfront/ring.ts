@@ -8,7 +8,7 @@
 import { blkifRingSize } from '../blkif.js';
 import { FrontRing, SharedRing } from '../ring.js';
 import type { BlkfrontInfo, BlkfrontRingInfo } from './info.js';
-import { blkifInterrupt, failOutstanding, startDispatcher } from './request.js';
+import { blkifInterrupt, failOutstanding, releaseOutstanding, startDispatcher } from './request.js';
 import { ShadowTable } from './shadow.js';
 
 /** setup_blkring. Throws an Error carrying an errno-style message on failure (caller reports fatal). */
@@ -53,13 +53,21 @@ export function setupBlkring(info: BlkfrontInfo): BlkfrontRingInfo {
   return ring;
 }
 
-/** blkif_free: tear the ring down; outstanding and queued I/O fails with EIO. */
-export function blkifFree(info: BlkfrontInfo): void {
+/**
+ * blkif_free: tear the ring down; outstanding and queued I/O fails with EIO. With `suspend` (a resume
+ * after suspend) nothing fails: queued bios wait in `info.requeue` and the shadow's requests are left
+ * to whoever saved them (their grants end here, as in blkif_free_ring).
+ */
+export function blkifFree(info: BlkfrontInfo, suspend = false): void {
   const ring = info.ring;
   const k = info.kernel;
-  if (info.connected === 'connected') info.connected = 'disconnected';
+  if (suspend) info.connected = 'suspended';
+  else if (info.connected === 'connected') info.connected = 'disconnected';
   if (ring) {
-    failOutstanding(info, ring);
+    if (suspend) {
+      releaseOutstanding(info, ring);
+      info.requeue.push(...ring.queue.splice(0));
+    } else failOutstanding(info, ring);
     info.ring = undefined;
     ring.wake.wakeAll();
     const rc = k.events.close(ring.port);

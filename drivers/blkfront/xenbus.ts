@@ -42,7 +42,7 @@ import {
 import { XS_ERRNO } from '../xenbus/xs-wire.js';
 import { BlkfrontInfo, type BlkfrontKernel, type BlkfrontOptions, KernelOops } from './info.js';
 import { PersistentGrants } from './persistent.js';
-import { enterError, submitBio } from './request.js';
+import { enterError, saveUncompleted, submitBio } from './request.js';
 import { blkifFree, setupBlkring } from './ring.js';
 import { decodeVdevice, XENVBD_MAJOR } from './vdevice.js';
 
@@ -57,6 +57,12 @@ export interface Blkfront {
   readonly driver: XenbusDriver;
   /** Devices bound now, by nodename. */
   readonly devices: Map<string, BlkfrontInfo>;
+  /**
+   * xenbus_dev_resume for one device after the domain was suspended and resumed (restore, migration):
+   * the device goes back to Initialising and blkfront_resume renegotiates with the (new) backend; the
+   * requests are resubmitted once it is Connected. False when talk_to_blkback failed.
+   */
+  resume(nodename: string): Promise<boolean>;
 }
 
 /** The "vbd" frontend driver; register it with a FrontendBus. */
@@ -65,6 +71,7 @@ export function createBlkfront(kernel: BlkfrontKernel, options: BlkfrontOptions 
     version: options.version ?? '2016',
     grantRevoke: options.grantRevoke ?? 'try-end',
     connect: options.connect ?? 'handshake-first',
+    resume: options.resume ?? 'save-in-resume',
     maxRingPageOrder: options.maxRingPageOrder ?? 0,
     maxIndirectSegments: options.maxIndirectSegments ?? DEFAULT_MAX_INDIRECT_SEGMENTS,
     featurePersistent: options.featurePersistent ?? true,
@@ -80,6 +87,11 @@ export function createBlkfront(kernel: BlkfrontKernel, options: BlkfrontOptions 
   if (!['direct', 'handshake-first'].includes(opts.connect)) {
     throw new RangeError(
       `blkfront: connect must be 'direct' or 'handshake-first', got ${JSON.stringify(opts.connect)}`,
+    );
+  }
+  if (!['save-in-recover', 'save-in-resume'].includes(opts.resume)) {
+    throw new RangeError(
+      `blkfront: resume must be 'save-in-recover' or 'save-in-resume', got ${JSON.stringify(opts.resume)}`,
     );
   }
   if (
@@ -116,7 +128,12 @@ export function createBlkfront(kernel: BlkfrontKernel, options: BlkfrontOptions 
       if (info) await blkfrontRemove(info);
     },
   };
-  return { driver, devices };
+  const resume = async (nodename: string): Promise<boolean> => {
+    const info = devices.get(nodename);
+    if (!info) throw new Error(`blkfront resume: no device ${nodename}`);
+    return blkfrontResume(info);
+  };
+  return { driver, devices, resume };
 }
 
 async function readOptional(client: XenbusClient, path: string): Promise<string | undefined> {
@@ -301,6 +318,14 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
     return;
   }
   if (info.connected === 'error') return;
+  if (info.connected === 'suspended') {
+    // Recovering from a suspend: the backend has announced its features; the disk already exists.
+    await gatherBackendFeatures(info);
+    const fault = blkfrontSetupIndirect(info);
+    if (fault !== undefined) await raiseOops(info, fault.bug, fault.detail);
+    await blkifRecover(info);
+    return;
+  }
   const fields: Record<string, number> = {};
   for (const key of ['sectors', 'info', 'sector-size']) {
     const text = await readOptional(client, joinPath(otherend, key));
@@ -453,6 +478,38 @@ function xlvbdReleaseGendisk(info: BlkfrontInfo): void {
     },
     { component: 'blkfront' },
   );
+}
+
+/**
+ * blkfront_resume. xenbus_dev_resume has put the device back to Initialising; the old backend is gone
+ * with the old host. After d8b31d834629 the uncompleted requests are taken out of the shadow first;
+ * blkif_free(suspend) then frees the ring (ending grants, failing nothing) and talk_to_blkback sets up
+ * a new one.
+ */
+async function blkfrontResume(info: BlkfrontInfo): Promise<boolean> {
+  const dev = info.dev;
+  info.env.trace.emit('blkfront', 'resume', { path: dev.nodename, save: info.options.resume });
+  if (info.options.resume === 'save-in-resume') info.requeue.push(...saveUncompleted(info));
+  blkifFree(info, info.connected === 'connected');
+  const from = dev.state;
+  dev.state = XenbusState.Initialising;
+  if (from !== dev.state) emitState(info, from);
+  return talkToBlkback(info);
+}
+
+/**
+ * blkif_recover, once the backend is Connected after a resume. Before d8b31d834629 this is where the
+ * shadow was copied — the new ring's, empty: what was in flight at the suspend is not found again.
+ */
+async function blkifRecover(info: BlkfrontInfo): Promise<void> {
+  const ring = info.ring!;
+  if (info.options.resume === 'save-in-recover') info.requeue.push(...saveUncompleted(info));
+  await setState(info, XenbusState.Connected);
+  info.connected = 'connected';
+  const items = info.requeue.splice(0);
+  info.env.trace.log('blkfront', `${info.diskName}: recovered ${items.length} request(s) after resume`);
+  ring.queue.unshift(...items);
+  ring.wake.wakeAll();
 }
 
 /** blkfront_closing. */
