@@ -109,6 +109,16 @@ export interface Tracer {
   emit(comp: string, kind: string, fields?: Record<string, unknown>): void;
   /** Append a line to this domain's kernel log (dmesg ring buffer); also traced as kind "log". */
   log(comp: string, message: string): void;
+  /**
+   * Whether an event of this component and kind would be kept (added: hot paths ask before building
+   * the fields). Optional so hand-made Tracers in tests need not provide it; see `traceWanted`.
+   */
+  wants?(comp: string, kind: string): boolean;
+}
+
+/** `tracer.wants(comp, kind)`, true for a Tracer without `wants` (it keeps everything). */
+export function traceWanted(tracer: Tracer, comp: string, kind: string): boolean {
+  return tracer.wants === undefined || tracer.wants(comp, kind);
 }
 
 /** The runtime as one domain sees it. */

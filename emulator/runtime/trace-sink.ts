@@ -38,13 +38,27 @@ export class TraceSink {
   /** A Tracer for one domain; `taskName` says which task is running when an event is emitted. */
   tracer(dom: DomId, taskName: () => string): Tracer {
     return {
-      emit: (comp, kind, fields) => this.emit(dom, taskName(), comp, kind, fields),
+      emit: (comp, kind, fields) => {
+        // Filtered out before the task name is even looked up.
+        if (this.filter !== undefined && !this.filter(comp, kind)) return;
+        this.push(dom, taskName(), comp, kind, fields);
+      },
       log: (comp, message) => this.log(dom, taskName(), comp, message),
+      wants: (comp, kind) => this.wants(comp, kind),
     };
+  }
+
+  /** Whether an event of this component and kind is kept. */
+  wants(comp: string, kind: string): boolean {
+    return this.filter === undefined || this.filter(comp, kind);
   }
 
   emit(dom: DomId, task: string, comp: string, kind: string, fields?: Record<string, unknown>): void {
     if (this.filter !== undefined && !this.filter(comp, kind)) return;
+    this.push(dom, task, comp, kind, fields);
+  }
+
+  private push(dom: DomId, task: string, comp: string, kind: string, fields?: Record<string, unknown>): void {
     const ev: TraceEvent = { t: this.now(), dom, task, comp, kind };
     if (fields !== undefined) ev.fields = fields;
     this.events.push(ev);

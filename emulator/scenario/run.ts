@@ -7,16 +7,22 @@
  *   const r = await runScenario('scenarios/hello-grant.yaml', { engine: 'sim', seed: 1 });
  *   r.verdict; // 'pass' | 'fail'
  */
-import { closeSync, mkdirSync, mkdtempSync, openSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { MACHINE_DEFAULT_VERSIONS, type MachineConfig } from '../machine/config.js';
 import { driveHelloGrant, HELLO_PING, HELLO_PONG } from '../machine/demo/hello-grant-driver.js';
 import { buildMachine, type Machine } from '../machine/machine.js';
-import type { Controller, EngineKind, Millis, StallReport, TraceEvent } from '../runtime/engine.js';
+import type {
+  Controller,
+  EngineKind,
+  Millis,
+  StallReport,
+  TraceEvent,
+  TraceFilter,
+} from '../runtime/engine.js';
 import { checkExpectations, type EndState, type ExpectationCheck, oopsExpected } from './expect.js';
+import { checkImageStore, createImages, type ImageStore, makeWorkDir, removeWorkDir } from './images.js';
 import type { Scenario, Step } from './model.js';
-import { fillPattern } from './pattern.js';
 import { type DemoSpec, loadRunnableScenario } from './run-demo.js';
 import { runStep, type StepRecord } from './run-steps.js';
 
@@ -32,6 +38,16 @@ export interface RunScenarioOptions {
   watchdogMs?: number;
   /** Keep the work dir (images) instead of a fresh temp dir. */
   workDir?: string;
+  /**
+   * Where a fresh work dir goes (images.ts): 'disk' (default, kept after the run) or 'memory' (a
+   * RAM-backed filesystem, removed after the checks: benches, explore). Ignored when `workDir` is given.
+   */
+  imageStore?: ImageStore;
+  /**
+   * Which trace events to keep (both engines). In sim, events filtered out are not even built where
+   * the emitter asks `trace.wants` first. dmesg is kept whatever the filter says.
+   */
+  traceFilter?: TraceFilter;
   /** Demo to run before the steps (files give it with a `demo:` block). */
   demo?: DemoSpec;
   /**
@@ -92,30 +108,6 @@ export function machineConfigFor(s: Scenario, workDir: string, demo?: DemoSpec):
   };
 }
 
-/** Creates each raw image file filled with its pattern (formats other than raw: not implemented). */
-export function createImages(s: Scenario, workDir: string): void {
-  for (const img of s.host.images) {
-    if (img.format !== 'raw') {
-      throw new Error(
-        `not implemented: ${img.format} image ${img.name} (waiting for emulator/tapdisk/ image formats)`,
-      );
-    }
-    const path = join(workDir, img.name);
-    mkdirSync(join(path, '..'), { recursive: true });
-    const fd = openSync(path, 'w');
-    try {
-      const chunk = new Uint8Array(Math.min(img.size, 1 << 20));
-      for (let off = 0; off < img.size; off += chunk.length) {
-        const n = Math.min(chunk.length, img.size - off);
-        fillPattern(img.fill, off, chunk.subarray(0, n));
-        writeSync(fd, chunk, 0, n, off);
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-}
-
 export async function runScenario(
   scenarioOrPath: Scenario | string,
   options: RunScenarioOptions = {},
@@ -129,17 +121,44 @@ export async function runScenario(
   } else s = scenarioOrPath;
   const engine = options.engine ?? 'sim';
   const seed = options.seed ?? s.seed ?? 1;
-  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), `xenpv-${s.name}-`));
-  mkdirSync(workDir, { recursive: true });
-  createImages(s, workDir);
-  const config = machineConfigFor(s, workDir, demo);
-  const machine: Machine =
-    engine === 'sim'
-      ? await buildMachine(config, 'sim', { seed, ...(options.replay ? { replay: options.replay } : {}) })
-      : await buildMachine(config, 'threads', {
-          timeScale: options.timeScale ?? 0.01,
-          watchdogMs: options.watchdogMs ?? 20,
-        });
+  const imageStore = checkImageStore(options.imageStore);
+  const traceFilter = options.traceFilter;
+  if (traceFilter !== undefined && typeof traceFilter !== 'function')
+    throw new Error('runScenario: traceFilter must be a function (comp, kind) => boolean');
+  // A memory work dir the run made is its own to remove; a given one is the caller's.
+  const ownsMemoryDir = options.workDir === undefined && imageStore === 'memory';
+  const workDir = options.workDir ?? makeWorkDir(s.name, imageStore);
+  try {
+    mkdirSync(workDir, { recursive: true });
+    createImages(s, workDir);
+    const config = machineConfigFor(s, workDir, demo);
+    const filter = traceFilter === undefined ? {} : { traceFilter };
+    const machine: Machine =
+      engine === 'sim'
+        ? await buildMachine(config, 'sim', {
+            seed,
+            ...(options.replay ? { replay: options.replay } : {}),
+            ...filter,
+          })
+        : await buildMachine(config, 'threads', {
+            timeScale: options.timeScale ?? 0.01,
+            watchdogMs: options.watchdogMs ?? 20,
+            ...filter,
+          });
+    return await runOnMachine(s, demo, machine, options, { engine, seed, workDir });
+  } finally {
+    if (ownsMemoryDir) removeWorkDir(workDir);
+  }
+}
+
+async function runOnMachine(
+  s: Scenario,
+  demo: DemoSpec | undefined,
+  machine: Machine,
+  options: RunScenarioOptions,
+  run: { engine: EngineKind; seed: number; workDir: string },
+): Promise<RunScenarioResult> {
+  const { engine, seed, workDir } = run;
   const steps: StepRecord[] = [];
   let end: EndState = { guestStates: {}, xenstore: {}, tapCtlList: undefined };
   let result: Awaited<ReturnType<Machine['run']>>;
@@ -233,5 +252,6 @@ async function collectEndState(ctl: Controller, s: Scenario): Promise<EndState> 
   return { guestStates, xenstore, tapCtlList, ...(tapCtlError ? { tapCtlError } : {}) };
 }
 
+export { createImages } from './images.js';
 export type { StepRecord } from './run-steps.js';
 export type { Step };

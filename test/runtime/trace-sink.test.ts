@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { traceWanted } from '../../emulator/runtime/engine.js';
 import { dmesgStamp, mergeByTime, TraceSink } from '../../emulator/runtime/trace-sink.js';
 
 describe('dmesg', () => {
@@ -70,5 +71,39 @@ describe('events', () => {
         [e(1, 1, 'c'), e(2, 1, 'd')],
       ]).map((x) => x.kind),
     ).toEqual(['a', 'c', 'd', 'b']);
+  });
+});
+
+describe('wants', () => {
+  test.each([
+    ['ring', 'stuck', true],
+    ['ring', 'state', false],
+    ['blkfront', 'request-start', true],
+  ])('with a filter, wants(%s, %s) = %s and emit agrees', (comp, kind, kept) => {
+    const sink = new TraceSink({ now: () => 0, filter: (c, k) => c !== 'ring' || k === 'stuck' });
+    let asked = 0;
+    const tr = sink.tracer(2, () => {
+      asked++;
+      return 'ring#1';
+    });
+    expect(tr.wants?.(comp, kind)).toBe(kept);
+    tr.emit(comp, kind, { x: 1 });
+    expect(sink.events.length).toBe(kept ? 1 : 0);
+    // A dropped event never looks up the running task's name.
+    expect(asked).toBe(kept ? 1 : 0);
+  });
+
+  test('without a filter everything is wanted; traceWanted treats a Tracer without wants as keeping all', () => {
+    const sink = new TraceSink({ now: () => 0 });
+    const tr = sink.tracer(0, () => '-');
+    expect(tr.wants?.('any', 'thing')).toBe(true);
+    expect(traceWanted({ emit: () => {}, log: () => {} }, 'any', 'thing')).toBe(true);
+    expect(
+      traceWanted(
+        new TraceSink({ now: () => 0, filter: () => false }).tracer(0, () => '-'),
+        'a',
+        'b',
+      ),
+    ).toBe(false);
   });
 });
