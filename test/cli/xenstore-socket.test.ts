@@ -1,5 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -235,6 +236,73 @@ describe("xenpv run --xenstore-socket with Xen's xenstore-* tools", async () => 
       } finally {
         x.child.kill('SIGKILL');
       }
+    },
+    60_000,
+  );
+});
+
+/** One JSON request line to a --serve socket, its one-line answer. */
+function serveRequest(path: string, req: unknown): Promise<{ exitCode: number; stdout: string[] }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(path, () => sock.write(`${JSON.stringify(req)}\n`));
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        sock.destroy();
+        resolve(JSON.parse(buf.slice(0, nl)));
+      }
+    });
+    sock.on('error', reject);
+  });
+}
+
+describe('xenpv run --serve and --xenstore-socket together', async () => {
+  const missing = await toolMissing('xenstore-write');
+  if (missing !== undefined) console.warn(`skipping the --serve + --xenstore-socket test: ${missing}`);
+
+  it.skipIf(missing !== undefined)(
+    'a write through the xenstore socket is read through the serve socket; {stop} ends both',
+    async () => {
+      const xsPath = join(dir, 'both-xs.sock');
+      const servePath = join(dir, 'both-serve.sock');
+      const { io, err, out } = quietIo();
+      let listening!: () => void;
+      const ready = new Promise<void>((r) => {
+        listening = r;
+      });
+      const code = runCommand(
+        {
+          file: DEADLOCK,
+          engine: 'sim',
+          timeScale: 0.01,
+          serve: servePath,
+          xenstoreSocket: xsPath,
+          verbosity: 'quiet',
+        },
+        {
+          ...io,
+          err: (l) => {
+            io.err(l);
+            if (l.includes(`on ${xsPath} after its steps`)) listening();
+          },
+        },
+      );
+      await ready;
+      await execFileP('xenstore-write', ['/both/x', 'seen'], {
+        env: { ...process.env, XENSTORED_PATH: xsPath },
+        timeout: 20_000,
+      });
+      const read = await serveRequest(servePath, { argv: ['xenstore-read', '/both/x'] });
+      expect(read).toMatchObject({ exitCode: 0, stdout: ['seen'] });
+      await serveRequest(servePath, { stop: true });
+      expect(await code).toBe(0);
+      expect(err.join('\n')).toContain(`serving ${DEADLOCK} on ${servePath}`);
+      expect(out.join('\n')).toMatch(/PASS {2}blktap2-teardown-deadlock/);
+      expect(existsSync(xsPath)).toBe(false);
+      expect(existsSync(servePath)).toBe(false);
     },
     60_000,
   );
