@@ -139,6 +139,27 @@ describe('xenpv run --xenstore-socket: bad input', () => {
     expect(out).toEqual([]);
   });
 
+  it('says nothing was served when the run ends before its steps do (an expected oops)', async () => {
+    const path = join(dir, 'oops.sock');
+    const { io, err, out } = quietIo();
+    const code = await runCommand(
+      {
+        file: 'scenarios/c9-disconnect-with-io-in-flight.yaml',
+        engine: 'sim',
+        timeScale: 0.01,
+        xenstoreSocket: path,
+        verbosity: 'quiet',
+      },
+      io,
+    );
+    expect(code).toBe(0);
+    expect(out.join('\n')).toMatch(/PASS/);
+    expect(err).toEqual([
+      `xenpv run: the run ended before its steps did (error); nothing was served on ${path}`,
+    ]);
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('refuses a path that is a regular file, accepts a leftover socket or nothing', () => {
     const file = join(dir, 'regular');
     writeFileSync(file, 'x');

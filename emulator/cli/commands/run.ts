@@ -155,6 +155,10 @@ export async function runCommand(
     await serving?.close();
     await relay?.close();
   }
+  if (relay !== undefined && !relay.listened)
+    io.err(
+      `xenpv run: the run ended before its steps did (${r.outcome}); nothing was served on ${relay.path}`,
+    );
   for (const line of report(r, args.verbosity, io.colorLevel)) io.out(line);
   if (args.trace !== undefined || args.mermaid !== undefined) {
     try {

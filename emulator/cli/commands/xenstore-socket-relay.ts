@@ -43,6 +43,8 @@ export function checkXenstoreSocketPath(path: string): void {
 export class XenstoreSocketRelay {
   private readonly inbox = new ExternalInbox<RelayInput>();
   private server: Promise<XsSocketServer | undefined> | undefined;
+  /** The socket listened at some point of the run. */
+  listened = false;
   private readonly stopOnSignal = () => this.stop();
 
   constructor(
@@ -87,8 +89,10 @@ export class XenstoreSocketRelay {
       const item = await ctl.receive(this.inbox, `the next request on xenstore socket ${this.path}`);
       if (item === undefined) return;
       if (item.kind === 'failed') throw new Error(`--xenstore-socket ${this.path}: ${item.error.message}`);
-      if (item.kind === 'listening') this.hooks.listening?.(this.path);
-      else item.work();
+      if (item.kind === 'listening') {
+        this.listened = true;
+        this.hooks.listening?.(this.path);
+      } else item.work();
     }
   }
 
