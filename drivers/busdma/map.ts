@@ -302,7 +302,9 @@ export class DmaMap {
    * reads unmapped gets gnttab_end_foreign_access(ref, 0, 0UL), which defers the ref alone when the
    * backend mapped it after the query. Neither holds the frame: the caller frees it for reuse while the
    * backend may still reach it. Returns how many grants read mapped.
-   * Simplification: the refs left granted are not reused (Linux ended them at blkif_free).
+   * Simplification: the refs left granted are not reused (Linux ended them at blkif_free); and nothing
+   * runs between the query and the end here (one synchronous pass), so the window the backend used on
+   * another CPU is not interleaved — what remains is the page freed while still mapped.
    */
   private unloadQueryThenEnd(): number {
     const t = this.tag;
