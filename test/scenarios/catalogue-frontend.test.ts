@@ -122,3 +122,20 @@ describe('C11: grants revoked while blkback still maps them (XSA-396, abf1fd5919
     expect(guestLog(r).some((l) => /deferring g\.e\. 0x[0-9a-f]+ \(pfn 0x[0-9a-f]+\)/.test(l))).toBe(true);
   }, 30_000);
 });
+
+describe('the frontend catalogue in the threads engine: the same verdicts as in sim', () => {
+  test.each([
+    'c11-grant-revoked-while-mapped',
+    'c11-grant-revoked-while-mapped-fixed',
+    'c14-connected-before-handshake',
+    'c14-connected-before-handshake-fixed',
+  ])(
+    '%s',
+    async (name) => {
+      const r = await runScenario(file(name), { engine: 'threads', timeScale: 0.01, watchdogMs: 20 });
+      expect(r.failures).toEqual([]);
+      expect(r.verdict).toBe('pass');
+    },
+    60_000,
+  );
+});
