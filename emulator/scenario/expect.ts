@@ -22,6 +22,9 @@ export interface EndState {
   xenstore: Record<string, string | undefined>;
   tapCtlList: string[] | undefined;
   tapCtlError?: string;
+  /** `losetup -a` in dom0 at the end, when `expect.loop-devices` asks. */
+  loopDevices?: string[];
+  loopDevicesError?: string;
 }
 
 export interface RunFacts {
@@ -116,6 +119,22 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
         : got.length
           ? got.join(' | ')
           : '(no rows)',
+    );
+  }
+  if (e.loopDevices !== undefined) {
+    const got = f.end.loopDevices;
+    const ok =
+      got !== undefined &&
+      got.length === e.loopDevices.length &&
+      got.every((row, i) => tapCtlRowMatches(e.loopDevices![i]!, row));
+    add(
+      'expect.loop-devices',
+      ok,
+      got === undefined
+        ? `losetup -a failed: ${f.end.loopDevicesError}`
+        : got.length
+          ? got.join(' | ')
+          : '(no loop devices bound)',
     );
   }
   for (const p of e.xenstoreAbsent ?? []) {

@@ -155,6 +155,9 @@ function step(s: Step): StepInput {
     case 'parallel':
       out = { parallel: s.steps.map(step) };
       break;
+    case 'host':
+      out = { host: s.action };
+      break;
   }
   if (s.label !== undefined) out.label = s.label;
   if (s.reorderable) out.reorderable = true;
@@ -177,6 +180,7 @@ function expectations(e: Expectations): Record<string, unknown> {
   }
   if (e.deadlock !== undefined) out.deadlock = e.deadlock;
   if (e.tapCtlList !== undefined) out['tap-ctl-list'] = e.tapCtlList;
+  if (e.loopDevices !== undefined) out['loop-devices'] = e.loopDevices;
   if (e.xenstoreAbsent !== undefined) out['xenstore-absent'] = e.xenstoreAbsent;
   if (e.xenstore !== undefined) out.xenstore = e.xenstore;
   if (e.domains !== undefined) out.domains = e.domains;
@@ -219,6 +223,8 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
     'blkback-kthread-stop': s.versions.blkbackKthreadStop,
     'tapdisk-open-failure': s.versions.tapdiskOpenFailure,
     'tapdisk-control-exit': s.versions.tapdiskControlExit,
+    'xenbus-backend-shutdown': s.versions.xenbusBackendShutdown,
+    'hotplug-block': s.versions.hotplugBlock,
     'tap-ctl': s.versions.tapCtl,
   };
   out.host = {

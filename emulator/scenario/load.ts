@@ -96,6 +96,8 @@ export interface ScenarioInput {
     'blkback-kthread-stop'?: string;
     'tapdisk-open-failure'?: string;
     'tapdisk-control-exit'?: string;
+    'xenbus-backend-shutdown'?: string;
+    'hotplug-block'?: string;
     'tap-ctl'?: string;
   };
   host?: {

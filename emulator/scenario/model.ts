@@ -63,6 +63,10 @@ export const BLKBACK_KTHREAD_STOP_VERSIONS = ['xsa-350', '1c728719a4da'] as cons
 export const TAPDISK_OPEN_FAILURE_VERSIONS = ['2011-06', 'e403288'] as const;
 /** C17 (blktap 2132029, CA-86426): the xapi control asserts every connection answered at exit, or drops them. */
 export const TAPDISK_CONTROL_EXIT_VERSIONS = ['2012-07', '2132029'] as const;
+/** C23 (Paul Durrant, Dec 2019): the backend bus still runs xenbus_dev_shutdown at power-off, or not. */
+export const XENBUS_BACKEND_SHUTDOWN_VERSIONS = ['xenbus_dev_shutdown', 'frontend-only'] as const;
+/** C21 (92e6cb5673, 2009): the block script's loop-file add/remove without the lock and re-check, or with. */
+export const HOTPLUG_BLOCK_VERSIONS = ['2009-pre', '92e6cb5673'] as const;
 
 export type LibxlVersion = (typeof LIBXL_VERSIONS)[number];
 export type BlktapKernelVersion = (typeof BLKTAP_KERNEL_VERSIONS)[number];
@@ -76,6 +80,8 @@ export type BlkbackReconnectVersion = (typeof BLKBACK_RECONNECT_VERSIONS)[number
 export type BlkbackKthreadStopVersion = (typeof BLKBACK_KTHREAD_STOP_VERSIONS)[number];
 export type TapdiskOpenFailureVersion = (typeof TAPDISK_OPEN_FAILURE_VERSIONS)[number];
 export type TapdiskControlExitVersion = (typeof TAPDISK_CONTROL_EXIT_VERSIONS)[number];
+export type XenbusBackendShutdownVersion = (typeof XENBUS_BACKEND_SHUTDOWN_VERSIONS)[number];
+export type HotplugBlockVersion = (typeof HOTPLUG_BLOCK_VERSIONS)[number];
 
 /** Behaviour switches that existed in real history (teardown.md §3.6-3.8, §4 C7-C9, §6). */
 export interface Versions {
@@ -103,6 +109,10 @@ export interface Versions {
   tapdiskOpenFailure: TapdiskOpenFailureVersion;
   /** What the xapi tapdisk control does at exit with connections not yet answered (teardown.md §4 C17). */
   tapdiskControlExit: TapdiskControlExitVersion;
+  /** Whether dom0's power-off runs the frontend shutdown hook on backend devices (teardown.md §4 C23). */
+  xenbusBackendShutdown: XenbusBackendShutdownVersion;
+  /** The block hotplug script's loop-file handling (teardown.md §4 C21). */
+  hotplugBlock: HotplugBlockVersion;
   tapCtl: TapCtlVersion;
 }
 
@@ -119,6 +129,8 @@ export const DEFAULT_VERSIONS: Readonly<Versions> = {
   blkbackKthreadStop: '1c728719a4da',
   tapdiskOpenFailure: 'e403288',
   tapdiskControlExit: '2132029',
+  xenbusBackendShutdown: 'frontend-only',
+  hotplugBlock: '92e6cb5673',
   tapCtl: 'xen',
 };
 
@@ -287,6 +299,13 @@ export interface ParallelStep extends StepCommon {
   kind: 'parallel';
   steps: Step[];
 }
+/** Host-wide actions; `shutdown` powers dom0 off (device_shutdown of its buses, then halt). */
+export const HOST_ACTIONS = ['shutdown'] as const;
+export type HostAction = (typeof HOST_ACTIONS)[number];
+export interface HostStep extends StepCommon {
+  kind: 'host';
+  action: HostAction;
+}
 
 export type Step =
   | XlStep
@@ -298,7 +317,8 @@ export type Step =
   | WaitStep
   | FaultStep
   | RepeatStep
-  | ParallelStep;
+  | ParallelStep
+  | HostStep;
 
 export type StepKind = Step['kind'];
 export const STEP_KINDS: readonly StepKind[] = [
@@ -312,6 +332,7 @@ export const STEP_KINDS: readonly StepKind[] = [
   'fault',
   'repeat',
   'parallel',
+  'host',
 ];
 
 export const REPEAT_MIN = 1;
@@ -355,6 +376,8 @@ export interface Expectations {
    * the expected outcome, not a run error. Without it any oops fails the run.
    */
   oops?: TextMatcher;
+  /** dom0's bound loop devices at the end, rows as `losetup -a` prints them (exact text or `/regex/`). */
+  loopDevices?: string[];
 }
 
 export interface Scenario {

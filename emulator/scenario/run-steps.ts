@@ -79,6 +79,8 @@ export function describeStep(step: Step): string {
       return `repeat ${step.count}`;
     case 'parallel':
       return `parallel (${step.steps.length})`;
+    case 'host':
+      return `host ${step.action}`;
   }
 }
 
@@ -250,6 +252,10 @@ async function execute(
       });
       return firstFailure(out, rec);
     }
+    case 'host':
+      // dom0's power-off: device_shutdown of its buses (the only part with observable behaviour).
+      await ctl.call(0, 'hostShutdown');
+      return undefined;
   }
 }
 

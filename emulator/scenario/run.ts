@@ -249,7 +249,17 @@ async function collectEndState(ctl: Controller, s: Scenario): Promise<EndState> 
       tapCtlError = (err as Error).message;
     }
   }
-  return { guestStates, xenstore, tapCtlList, ...(tapCtlError ? { tapCtlError } : {}) };
+  const loops: Pick<EndState, 'loopDevices' | 'loopDevicesError'> = {};
+  if (e.loopDevices !== undefined) {
+    try {
+      const r = (await ctl.call(0, 'losetup', ['-a'])) as { exitCode: number; stdout: string[] };
+      if (r.exitCode === 0) loops.loopDevices = r.stdout;
+      else loops.loopDevicesError = `exit code ${r.exitCode}: ${r.stdout.join(' / ')}`;
+    } catch (err) {
+      loops.loopDevicesError = (err as Error).message;
+    }
+  }
+  return { guestStates, xenstore, tapCtlList, ...(tapCtlError ? { tapCtlError } : {}), ...loops };
 }
 
 export { createImages } from './images.js';

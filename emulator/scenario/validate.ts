@@ -29,6 +29,8 @@ import {
   FIO_RW,
   GUEST_ACTIONS,
   type GuestAction,
+  HOST_ACTIONS,
+  HOTPLUG_BLOCK_VERSIONS,
   type HostSpec,
   IMAGE_FORMATS,
   type ImageSpec,
@@ -51,6 +53,7 @@ import {
   type TimeBounds,
   type Versions,
   type WaitCondition,
+  XENBUS_BACKEND_SHUTDOWN_VERSIONS,
 } from './model.js';
 import { PATTERN_EXAMPLE, type Pattern, parsePattern } from './pattern.js';
 import { fixHint } from './suggest.js';
@@ -77,6 +80,8 @@ const VERSION_KEYS = [
   'blkback-kthread-stop',
   'tapdisk-open-failure',
   'tapdisk-control-exit',
+  'xenbus-backend-shutdown',
+  'hotplug-block',
   'tap-ctl',
 ];
 const COMMON_STEP_KEYS = ['label', 'reorderable', 'expect-elapsed', 'expect-error', 'may-fail'];
@@ -91,6 +96,7 @@ const EXPECT_KEYS = [
   'log',
   'elapsed',
   'oops',
+  'loop-devices',
 ];
 
 const NAME_RE = /^[a-z0-9-]+$/;
@@ -227,6 +233,11 @@ class ScenarioValidator {
     versions.tapdiskControlExit =
       read('tapdisk-control-exit', TAPDISK_CONTROL_EXIT_VERSIONS, 'tapdisk control exit drain') ??
       versions.tapdiskControlExit;
+    versions.xenbusBackendShutdown =
+      read('xenbus-backend-shutdown', XENBUS_BACKEND_SHUTDOWN_VERSIONS, 'backend bus shutdown hook') ??
+      versions.xenbusBackendShutdown;
+    versions.hotplugBlock =
+      read('hotplug-block', HOTPLUG_BLOCK_VERSIONS, 'block hotplug script version') ?? versions.hotplugBlock;
     versions.tapCtl = read('tap-ctl', TAP_CTL_VERSIONS, 'tap-ctl version') ?? versions.tapCtl;
     const reply = f.get('tapdisk-reply-before-teardown');
     if (reply) {
@@ -433,6 +444,7 @@ class ScenarioValidator {
       fault: ['fault'],
       repeat: ['repeat', 'steps'],
       parallel: ['parallel'],
+      host: ['host'],
     };
     const f = c.fields(node, path, [...own[kind], ...COMMON_STEP_KEYS], kind === 'repeat' ? ['steps'] : [], {
       steps: 'steps: [{ xl: create guest1 }]',
@@ -510,6 +522,10 @@ class ScenarioValidator {
       case 'parallel': {
         const steps = this.steps(value, kindPath);
         return done(steps === undefined ? undefined : { kind, steps });
+      }
+      case 'host': {
+        const action = c.oneOf(value, kindPath, HOST_ACTIONS, 'host action');
+        return done(action === undefined ? undefined : { kind, action });
       }
     }
   }
@@ -907,6 +923,12 @@ class ScenarioValidator {
     if ((n = f.get('tap-ctl-list')?.value)) {
       const rows = c.each(n, 'expect.tap-ctl-list', '["minor=0"]', (row, p) => c.text(row, p, '"minor=0"'));
       if (rows) out.tapCtlList = rows;
+    }
+    if ((n = f.get('loop-devices')?.value)) {
+      const rows = c.each(n, 'expect.loop-devices', '["/dev/loop0: (/srv/disk.img)"]', (row, p) =>
+        c.text(row, p, '"/dev/loop0: (/srv/disk.img)"'),
+      );
+      if (rows) out.loopDevices = rows;
     }
     if ((n = f.get('xenstore-absent')?.value)) {
       const paths = c.each(n, 'expect.xenstore-absent', '[/local/domain/0/backend/vbd]', (item, p) =>

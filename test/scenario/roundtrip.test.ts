@@ -16,6 +16,7 @@ import {
   type Fault,
   FIO_RW,
   type GuestAction,
+  HOTPLUG_BLOCK_VERSIONS,
   LIBXL_VERSIONS,
   type Pattern,
   type Scenario,
@@ -26,6 +27,7 @@ import {
   TAPDISK_VERSIONS,
   type TextMatcher,
   type WaitCondition,
+  XENBUS_BACKEND_SHUTDOWN_VERSIONS,
 } from '../../emulator/scenario/model.js';
 
 const KiB = 1024;
@@ -191,6 +193,7 @@ const simpleStep: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.record({ kind: fc.constant('xenstore-rm'), path: xsPath }),
   fc.record({ kind: fc.constant('wait'), wait }),
   fc.record({ kind: fc.constant('fault'), fault }),
+  fc.record({ kind: fc.constant('host'), action: fc.constant('shutdown') }),
 );
 
 const { step } = fc.letrec<{ step: Record<string, unknown> }>((tie) => ({
@@ -227,6 +230,7 @@ const expectations: fc.Arbitrary<Expectations> = fc.record(
     tapCtlList: fc.array(
       fc.constantFrom('minor=0', 'pid=201 minor=1 state=0 args=aio:/srv/disk.img', 'true'),
     ),
+    loopDevices: fc.array(fc.constantFrom('/dev/loop0: (/srv/disk.img)', '/^\\/dev\\/loop1: .*/')),
     xenstoreAbsent: fc.array(xsPath, { maxLength: 3 }),
     xenstore: fc.dictionary(xsPath, fc.string({ maxLength: 6 }), { maxKeys: 3 }),
     domains: fc.record(
@@ -287,6 +291,8 @@ const model: fc.Arbitrary<Scenario> = fc
       blkbackKthreadStop: fc.constantFrom(...BLKBACK_KTHREAD_STOP_VERSIONS),
       tapdiskOpenFailure: fc.constantFrom(...TAPDISK_OPEN_FAILURE_VERSIONS),
       tapdiskControlExit: fc.constantFrom(...TAPDISK_CONTROL_EXIT_VERSIONS),
+      xenbusBackendShutdown: fc.constantFrom(...XENBUS_BACKEND_SHUTDOWN_VERSIONS),
+      hotplugBlock: fc.constantFrom(...HOTPLUG_BLOCK_VERSIONS),
       tapCtl: fc.constantFrom(...TAP_CTL_VERSIONS),
     }),
     hostMemory: fc.integer({ min: 256, max: 4096 }).map((pages) => pages * 4 * KiB),
