@@ -5,9 +5,17 @@
  * `physical-device-path` and `hotplug-status = connected`; `remove` has nothing to undo for `phy`.
  * Failures go through `fatal`: `hotplug-error` and `hotplug-status = error`, a log line, exit 1.
  *
- * Like the script after 92e6cb5673 (C21), `add` re-checks under the lock that the toolstack still waits
- * for the device (backend still InitWait); the script does it for loop files, here it covers `phy`,
- * the only type the model has. Simplification: check_device_sharing is not modelled.
+ * Image files go through a loop device: `add` binds the file with `losetup` (a child process, as the
+ * script runs it), records the device in `node` and writes it as `physical-device`; `remove` reads
+ * `node` and runs `losetup -d` on it. C21 (teardown.md §4): before 92e6cb5673 (2009, Gary Grebus) the
+ * two ran unlocked and `add` never asked whether the device was still wanted, so a `remove` that ran
+ * while `add` was still working found no `node` to detach, and the loop device `add` then bound was
+ * never unbound. After it both take the "block" lock and `add` gives up, under the lock, unless the
+ * backend still reads InitWait ("Path closed or removed during hotplug add"). `phy` always had the
+ * lock and is given the same re-check here.
+ * Simplifications: check_device_sharing is not modelled; libxl on Linux sends regular files down the
+ * `phy` path (libxl__try_phy_backend accepts S_ISREG), so a `phy` params that is not a device node but
+ * an absolute file path takes the script's `file` branch, as a `type = file` backend (xend) does.
  */
 import type { XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
 import type { Kernel } from '../../kernel/kernel.js';
@@ -15,8 +23,29 @@ import type { Process, Program } from '../../kernel/process.js';
 import { splitEnvArgs } from '../libxl/hotplug-exec.js';
 import { XsHandle } from '../libxl/xs-handle.js';
 import { claimLock, releaseLock } from './lock.js';
+import { LOSETUP_PATH } from './losetup.js';
 
 export const BLOCK_SCRIPT = 'block';
+
+/** C21: the script before 92e6cb5673 (loop files unlocked, no re-check in `add`) or after it. */
+export type BlockScriptVersion = '2009-pre' | '92e6cb5673';
+export const BLOCK_SCRIPT_VERSIONS: readonly BlockScriptVersion[] = ['2009-pre', '92e6cb5673'];
+
+/** Which version of the script is installed in a kernel's /etc/xen/scripts (default: after the fix). */
+const installed = new WeakMap<Kernel, BlockScriptVersion>();
+
+export function setBlockScriptVersion(kernel: Kernel, version: BlockScriptVersion): void {
+  if (!BLOCK_SCRIPT_VERSIONS.includes(version)) {
+    throw new RangeError(
+      `block script version ${JSON.stringify(version)} is not one of ${BLOCK_SCRIPT_VERSIONS.join(', ')}`,
+    );
+  }
+  installed.set(kernel, version);
+}
+
+export function blockScriptVersion(kernel: Kernel): BlockScriptVersion {
+  return installed.get(kernel) ?? '92e6cb5673';
+}
 
 /** Thrown by fatal() to unwind to the script's exit. */
 class ScriptExit extends Error {
@@ -78,20 +107,91 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
       await xs.close();
     }
 
+    /** `$(cmd)`: runs a program as a child, waits for it; its exit code and what it printed. */
+    async function run(path: string, argv: string[]): Promise<{ code: number; out: string[] }> {
+      const pid = await proc.spawn(path, argv);
+      const child = kernel.processes.get(pid);
+      const w = await proc.waitpid(pid);
+      const st = w?.status;
+      const code = st === undefined ? 1 : st.signal !== undefined ? 128 : (st.code ?? 0);
+      return { code, out: child ? [...child.output] : [] };
+    }
+
+    /** The backend must still be in InitWait: otherwise the toolstack gave up on it (92e6cb5673). */
+    async function checkStillWanted(): Promise<void> {
+      const state = await readDefault('state', 'unknown');
+      if (state !== '2') await fatal(`Path closed or removed during hotplug add: ${xbPath} state: ${state}`);
+    }
+
+    async function writeDev(major: number, minor: number, dev: string): Promise<void> {
+      await xs.write(`${xbPath}/physical-device`, majorMinorHex(major, minor));
+      await xs.write(`${xbPath}/physical-device-path`, dev);
+      await xs.write(`${xbPath}/hotplug-status`, 'connected');
+    }
+
+    async function addFile(file: string, mode: string): Promise<number> {
+      const fixed = blockScriptVersion(kernel) === '92e6cb5673';
+      if (!file.startsWith('/')) return fatal(`${file} does not exist.`);
+      if (fixed) await claimLock(kernel, proc, 'block');
+      try {
+        if (fixed) await checkStillWanted();
+        const free = await run(LOSETUP_PATH, ['-f']);
+        const loopdev = free.code === 0 ? (free.out[0] ?? '') : '';
+        if (loopdev === '') return await fatal('Failed to find an unused loop device');
+        const bind = await run(LOSETUP_PATH, [...(mode === 'r' ? ['-r'] : []), loopdev, file]);
+        if (bind.code !== 0) return await fatal(`losetup ${loopdev} ${file} failed`);
+        await xs.write(`${xbPath}/node`, loopdev);
+        const node = kernel.ns.lookup(loopdev);
+        if (node.kind !== 'blk') return await fatal(`${loopdev} is not a block device.`);
+        await writeDev(node.major, node.minor, loopdev);
+      } finally {
+        if (fixed) releaseLock(kernel, proc, 'block');
+      }
+      return 0;
+    }
+
+    async function removeFile(): Promise<number> {
+      const fixed = blockScriptVersion(kernel) === '92e6cb5673';
+      if (fixed) await claimLock(kernel, proc, 'block');
+      try {
+        const node = await read('node');
+        const r = await run(LOSETUP_PATH, ['-d', node]);
+        // The script does not check losetup -d's status.
+        if (r.code !== 0) log(`losetup -d ${node} failed: ${r.out.at(-1) ?? `exit ${r.code}`}`);
+      } finally {
+        if (fixed) releaseLock(kernel, proc, 'block');
+      }
+      return 0;
+    }
+
+    /** A `phy` params that names no device node but an absolute file: the loop-file branch. */
+    function isImageFile(params: string): boolean {
+      if (!params.startsWith('/')) return false;
+      try {
+        kernel.ns.lookup(params);
+        return false;
+      } catch {
+        return true;
+      }
+    }
+
     async function runCommand(): Promise<number> {
       const type = await readDefault('type', 'MISSING');
       if (command === 'remove') {
-        // `phy` has nothing to release; loop files would be detached here.
-        if (type === 'file') return fatal('not implemented: file backend (loop devices are not modelled)');
+        if (type === 'file') return removeFile();
+        if (type === 'phy') {
+          // Only a loop-file add records `node`; a real device has nothing to release.
+          const node = await xs.tryRead(`${xbPath}/node`);
+          const params = await xs.tryRead(`${xbPath}/params`);
+          if (node !== undefined || (params !== undefined && isImageFile(params))) return removeFile();
+        }
         return 0;
       }
       if ((await readDefault('physical-device', 'MISSING')) !== 'MISSING') return 0; // called twice
       const p = await read('params');
-      await read('mode');
-      if (type !== 'phy') {
-        if (type === 'file') return fatal('not implemented: file backend (loop devices are not modelled)');
-        return fatal(`Unknown type ${type}`);
-      }
+      const mode = await read('mode');
+      if (type === 'file' || (type === 'phy' && isImageFile(p))) return addFile(p, mode);
+      if (type !== 'phy') return fatal(`Unknown type ${type}`);
       const dev = expandDev(p);
       let node: ReturnType<typeof kernel.ns.lookup> | undefined;
       try {
@@ -104,14 +204,8 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
 
       await claimLock(kernel, proc, 'block');
       try {
-        const state = await readDefault('state', 'unknown');
-        if (state !== '2') {
-          return await fatal(`Path closed or removed during hotplug add: ${xbPath} state: ${state}`);
-        }
-        // write_dev + success
-        await xs.write(`${xbPath}/physical-device`, majorMinorHex(node.major, node.minor));
-        await xs.write(`${xbPath}/physical-device-path`, dev);
-        await xs.write(`${xbPath}/hotplug-status`, 'connected');
+        await checkStillWanted();
+        await writeDev(node.major, node.minor, dev);
       } finally {
         releaseLock(kernel, proc, 'block');
       }

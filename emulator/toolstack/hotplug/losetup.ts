@@ -1,5 +1,6 @@
 /**
  * util-linux `losetup` as a dom0 program, the subset the block hotplug script uses:
+ *   losetup -f                    print the first unbound /dev/loopN
  *   losetup -f --show [-r] FILE   bind FILE to the first unbound /dev/loopN and print its name
  *   losetup [-r] /dev/loopN FILE  bind FILE to that device
  *   losetup -d /dev/loopN         unbind it
@@ -10,7 +11,7 @@
  * notion of.
  */
 import { isKernelError } from '../../kernel/errno.js';
-import type { LoopDevices } from '../../kernel/loop.js';
+import { type LoopDevices, loopDevice as loopDeviceName } from '../../kernel/loop.js';
 import type { Process, Program } from '../../kernel/process.js';
 
 export const LOSETUP_PATH = '/sbin/losetup';
@@ -38,6 +39,11 @@ export function losetupProgram(loops: LoopDevices): Program {
         return 0;
       }
       if (flags.has('-f')) {
+        // `losetup -f` alone prints the first unused device (the block script's $(losetup -f)).
+        if (operands.length === 0 && !flags.has('--show')) {
+          proc.print(loopDeviceName(loops.getFree()));
+          return 0;
+        }
         if (operands.length !== 1) return fail('-f needs exactly one backing file');
         const b = loops.setFd(loops.getFree(), operands[0]!, { readOnly });
         if (flags.has('--show')) proc.print(b.device);
