@@ -23,6 +23,10 @@ export interface MachineVersions {
   tapdiskOpenFailure: string;
   /** C17: '2012-07' (xapi control asserts at exit) or '2132029'. */
   tapdiskControlExit: string;
+  /** C23: 'xenbus_dev_shutdown' (backend devices closed at power-off, 5 s each) or 'frontend-only'. */
+  xenbusBackendShutdown: string;
+  /** C21: '2009-pre' (loop-file add/remove unlocked, no re-check) or '92e6cb5673'. */
+  hotplugBlock: string;
   tapCtl: string;
 }
 
@@ -102,6 +106,8 @@ export const MACHINE_DEFAULT_VERSIONS: Readonly<MachineVersions> = {
   blkbackKthreadStop: '1c728719a4da',
   tapdiskOpenFailure: 'e403288',
   tapdiskControlExit: '2132029',
+  xenbusBackendShutdown: 'frontend-only',
+  hotplugBlock: '92e6cb5673',
   tapCtl: 'xen',
 };
 

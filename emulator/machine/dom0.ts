@@ -15,7 +15,7 @@ import { Blkback } from '../../drivers/blkback/index.js';
 import { installBlktap } from '../../drivers/blktap/driver.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
-import { BackendBus } from '../../drivers/xenbus/backend-bus.js';
+import { BackendBus, type BackendShutdownHook } from '../../drivers/xenbus/backend-bus.js';
 import { XenbusClient } from '../../drivers/xenbus/client.js';
 import { DirectTransport } from '../../drivers/xenbus/direct-transport.js';
 import { XenstoreError } from '../../drivers/xenbus/errors.js';
@@ -25,10 +25,13 @@ import { Hypervisor } from '../../hypervisor/hypervisor.js';
 import { VIRQ_DOM_EXC } from '../../hypervisor/layout.js';
 import { KernelError } from '../kernel/errno.js';
 import { Kernel } from '../kernel/kernel.js';
+import { LoopDevices } from '../kernel/loop.js';
 import type { DomainContext, DomainProgram } from '../runtime/engine.js';
 import { ImageFaults } from '../tapdisk/image-faults.js';
 import type { TapdiskControlExit, TapdiskOpenFailure, TapdiskVariant } from '../tapdisk/options.js';
 import { registerTapdisk } from '../tapdisk/server.js';
+import { type BlockScriptVersion, setBlockScriptVersion } from '../toolstack/hotplug/block.js';
+import { LOSETUP_PATH, losetupProgram } from '../toolstack/hotplug/losetup.js';
 import type { LibxlVersion, ToolstackHost } from '../toolstack/libxl/host.js';
 import { XL_PATH } from '../toolstack/libxl/host.js';
 import { runTapCtl } from '../toolstack/tap-ctl/command.js';
@@ -45,7 +48,7 @@ import { recordLocalXenstored } from './local-xenstored.js';
 import { machineKicker } from './machine-kicker.js';
 import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
 import { SlotTable } from './slot-table.js';
-import { xlConfigFiles } from './xl-config.js';
+import { resolveDiskTarget, xlConfigFiles } from './xl-config.js';
 
 export interface CommandResult {
   exitCode: number;
@@ -137,7 +140,9 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   });
 
   // The block backend on dom0's xenbus, sharing dom0's event channels (one upcall handler).
-  const bus = new BackendBus(env, xs);
+  const bus = new BackendBus(env, xs, {
+    shutdownHook: machine.versions.xenbusBackendShutdown as BackendShutdownHook,
+  });
   const blkback = new Blkback({
     env,
     kernel,
@@ -151,8 +156,22 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     holders: ctx.holders,
     ...machine.blkback,
   });
+  // The loop driver (max_loop 8) and losetup: the block script binds image files to /dev/loopN.
+  const loops = new LoopDevices(kernel);
+  kernel.registerProgram(LOSETUP_PATH, losetupProgram(loops));
   // Block devices the host has before any guest (losetup'd images, RAM disks): `phy` targets.
   for (const [minor, d] of (machine.blockDevices ?? []).entries()) {
+    const loop = /^loop(\d+)$/.exec(d.name);
+    if (loop !== null) {
+      // The admin's `losetup /dev/loopN FILE`.
+      if (d.backing.kind !== 'file' || d.latencyMs !== undefined) {
+        throw new Error(
+          `machine config: blockDevices[${minor}] ${d.name}: a loop device takes a file and no latencyMs`,
+        );
+      }
+      loops.setFd(Number(loop[1]), d.backing.path, { readOnly: d.readOnly ?? false });
+      continue;
+    }
     const disk = kernel.createImageDisk({
       name: d.name,
       minor,
@@ -190,6 +209,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     holders: ctx.holders,
   };
   installToolstack(host);
+  setBlockScriptVersion(kernel, machine.versions.hotplugBlock as BlockScriptVersion);
 
   // VIRQ_DOM_EXC: a domain shut down, crashed or died. xenstored fires @releaseDomain for introduced
   // domains (domain_cleanup), which wakes xl's death-waiting daemon; domain-state waits re-check.
@@ -233,7 +253,25 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     ...dom0FaultMethods({ env, kernel, blktap, xenwatch, hv, machine, imageFaults, builder }),
     async xl(argv: string[]): Promise<CommandResult> {
       await ready();
-      return runCommand(XL_PATH, argv, 'xl');
+      // xl runs in the run's work dir: a relative block-attach target names a file there.
+      const args =
+        argv[0] === 'block-attach' && argv.length > 2
+          ? [...argv.slice(0, 2), resolveDiskTarget(argv.slice(2).join(','), machine.workDir)]
+          : argv;
+      return runCommand(XL_PATH, args, 'xl');
+    },
+    async losetup(argv: string[]): Promise<CommandResult> {
+      return runCommand(LOSETUP_PATH, argv);
+    },
+    /**
+     * dom0's power-off (kernel_power_off): device_shutdown runs each bus's shutdown hook, here the
+     * backend bus's. Simplification: the halt that follows is not modelled; dom0 keeps answering so the
+     * run's end state can still be read.
+     */
+    async hostShutdown(): Promise<void> {
+      await ready();
+      await bus.shutdown();
+      env.trace.log('kernel', 'reboot: Power down');
     },
     async tapCtl(argv: string[]): Promise<CommandResult> {
       await ready();
