@@ -197,3 +197,54 @@ describe('C9: disconnect with I/O in flight (2014 vs 2017)', () => {
     expect(other.failures.map((f) => f.split(':')[0])).toEqual(['run error', 'expect.oops "BUG']);
   }, 30_000);
 });
+
+describe('C23: dom0 power-off waits 5 s per backend device (Durrant, Dec 2019)', () => {
+  const dmesg0 = (r: Awaited<ReturnType<typeof runScenario>>) => r.dmesg[0]!.join('\n');
+  const powerOff = (r: Awaited<ReturnType<typeof runScenario>>) =>
+    r.steps.find((s) => s.label === 'power-off')!;
+
+  test('xenbus_dev_shutdown on the backend bus: 5 s and a "timeout closing device" per Connected disk', async () => {
+    const r = await run('c23-dom0-shutdown-backend-timeout');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(powerOff(r).end - powerOff(r).start).toBe(10_000);
+    expect(r.stalls.map((s) => s.brokenBy?.timer)).toEqual([
+      'xenbus_dev_shutdown 5 s timeout',
+      'xenbus_dev_shutdown 5 s timeout',
+    ]);
+    // last registered first, as device_shutdown walks the list backwards
+    expect(dmesg0(r).match(/xenbus_dev_shutdown: \S+ timeout closing device/g)).toEqual([
+      'xenbus_dev_shutdown: backend/vbd/2/51712 timeout closing device',
+      'xenbus_dev_shutdown: backend/vbd/1/51712 timeout closing device',
+    ]);
+  }, 30_000);
+
+  test('frontend-only: the backend bus has no hook, the power-off is immediate', async () => {
+    const r = await run('c23-dom0-shutdown-backend-timeout-fixed');
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(powerOff(r).end - powerOff(r).start).toBe(0);
+    expect(r.stalls).toEqual([]);
+    expect(dmesg0(r)).not.toContain('timeout closing device');
+  }, 30_000);
+
+  test('the two files differ only in xenbus-backend-shutdown', () => {
+    const { a, b } = samePairSteps(
+      'c23-dom0-shutdown-backend-timeout',
+      'c23-dom0-shutdown-backend-timeout-fixed',
+    );
+    expect(a.versions).toEqual({ ...b.versions, xenbusBackendShutdown: 'xenbus_dev_shutdown' });
+    expect(b.versions.xenbusBackendShutdown).toBe('frontend-only');
+  });
+
+  test('one switch on the buggy file: the 10 s expectation and the stalls are gone', async () => {
+    const { scenario: s } = loadRunnableScenario(file('c23-dom0-shutdown-backend-timeout'));
+    const r = await runScenario(
+      { ...s, versions: { ...s.versions, xenbusBackendShutdown: 'frontend-only' } },
+      { engine: 'sim' },
+    );
+    expect(r.verdict).toBe('fail');
+    expect(r.stalls).toEqual([]);
+    expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['expect.stall']));
+  }, 30_000);
+});
