@@ -34,6 +34,10 @@
  * - `domains[].on-poweroff` / `on-crash` are xl.cfg's on_poweroff / on_crash: destroy (xl's default),
  *   preserve (the domain stays shut down until an `xl destroy` step) or restart (xl builds it again).
  * - A step may not carry both `expect-error` (it must fail) and `may-fail` (it may fail).
+ * - `host: shutdown` powers dom0 off: device_shutdown of its buses (C23). The halt itself is not
+ *   modelled, so later steps and the end-state checks still run.
+ * - `expect.loop-devices` lists dom0's bound loop devices at the end as `losetup -a` prints them
+ *   (`/dev/loop0: (/path/disk.img)`), each exact or a whole-row `/regex/`; `[]` means none is bound.
  * - YAML: one document per file; aliases are allowed (expanded); merge keys (`<<`) are not; duplicate
  *   keys are errors. When the YAML does not parse, only syntax errors are reported (the tree is unsure).
  */
