@@ -245,6 +245,8 @@ describe('C23: dom0 power-off waits 5 s per backend device (Durrant, Dec 2019)',
     );
     expect(r.verdict).toBe('fail');
     expect(r.stalls).toEqual([]);
-    expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(expect.arrayContaining(['expect.stall']));
+    expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(
+      expect.arrayContaining(['expect.stall']),
+    );
   }, 30_000);
 });
