@@ -13,7 +13,11 @@
  *                     `random` alone means `random:0`. Seeds are 0..4294967295.
  * - `pattern:<hex>`   byte(o) = B[o mod n] for the n bytes B spelt by an even number of hex digits
  *                     (1 to 256 bytes, optional 0x prefix): `pattern:deadbeef`.
+ *
+ * Guest workloads write and verify these; scenarios (images, `expect.data`) name them: the module sits
+ * below both.
  */
+import { Buffer } from 'node:buffer';
 
 export type Pattern =
   | { kind: 'zero' }
@@ -70,7 +74,7 @@ export function formatPattern(pattern: Pattern): string {
   }
 }
 
-/** MurmurHash3 fmix32. */
+/** MurmurHash3 fmix32 (unsigned). */
 function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
@@ -80,11 +84,78 @@ function fmix32(h: number): number {
   return h >>> 0;
 }
 
-function randomWord(seed: number, wordIndex: number): number {
-  const lo = wordIndex >>> 0;
-  const hi = Math.floor(wordIndex / 0x1_0000_0000) >>> 0;
-  const key = fmix32((seed ^ 0x5bd1e995 ^ Math.imul(hi, 0x85ebca6b)) >>> 0);
-  return fmix32((lo ^ key) >>> 0);
+/** K for the words whose index has high 32 bits `hi`: the same for 16 GiB of the stream. */
+function randomKey(seed: number, hi: number): number {
+  return fmix32((seed ^ 0x5bd1e995 ^ Math.imul(hi, 0x85ebca6b)) >>> 0);
+}
+
+const WORDS_PER_HI = 0x1_0000_0000;
+
+/** Patterns are made in ordinary memory a chunk at a time, then copied (one memcpy) to the target. */
+const CHUNK = 64 * 1024;
+const scratchWords = new Uint32Array(CHUNK / 4 + 1);
+const scratch = new Uint8Array(scratchWords.buffer);
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** Stores words firstWord..firstWord+n-1 of the random stream, little-endian, in `scratch`. */
+function randomWords(seed: number, firstWord: number, n: number): void {
+  let hi = Math.floor(firstWord / WORDS_PER_HI);
+  let lo = firstWord - hi * WORDS_PER_HI;
+  let key = randomKey(seed, hi);
+  for (let j = 0; j < n; j++) {
+    // fmix32(lo ^ key) inline; the Uint32Array store makes it unsigned.
+    let h = lo ^ key;
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    scratchWords[j] = LITTLE_ENDIAN
+      ? h
+      : ((h & 0xff) << 24) | ((h & 0xff00) << 8) | ((h >>> 8) & 0xff00) | (h >>> 24);
+    if (++lo === WORDS_PER_HI) {
+      lo = 0;
+      key = randomKey(seed, ++hi);
+    }
+  }
+}
+
+/**
+ * A periodic pattern (seq, zero, ones, bytes) as a tile: its period repeated to at least CHUNK bytes
+ * plus one period, so tile[start..start+CHUNK) is the pattern from any phase `start` < period.
+ */
+interface Tile {
+  bytes: Uint8Array;
+  period: number;
+}
+
+const tiles = new Map<string, Tile>();
+const MAX_TILES = 64;
+
+function makeTile(period: Uint8Array): Tile {
+  const n = period.length;
+  const bytes = new Uint8Array(Math.ceil(CHUNK / n) * n + n);
+  bytes.set(period);
+  for (let have = n; have < bytes.length; have *= 2)
+    bytes.copyWithin(have, 0, Math.min(have, bytes.length - have));
+  return { bytes, period: n };
+}
+
+function tileOf(pattern: Exclude<Pattern, { kind: 'random' }>): Tile {
+  const key = pattern.kind === 'bytes' ? pattern.hex : pattern.kind;
+  let tile = tiles.get(key);
+  if (tile === undefined) {
+    let period: Uint8Array;
+    if (pattern.kind === 'zero') period = new Uint8Array(1);
+    else if (pattern.kind === 'ones') period = new Uint8Array([0xff]);
+    else if (pattern.kind === 'seq') period = Uint8Array.from({ length: 256 }, (_, i) => i);
+    else period = hexBytes(pattern.hex);
+    tile = makeTile(period);
+    // Scenarios name a handful of patterns; a long-lived explorer must not grow without bound.
+    if (tiles.size >= MAX_TILES) tiles.clear();
+    tiles.set(key, tile);
+  }
+  return tile;
 }
 
 function hexBytes(hex: string): Uint8Array {
@@ -100,34 +171,33 @@ function checkRange(offset: number, length: number): void {
     throw new RangeError(`pattern length ${length} is not a length`);
 }
 
+/**
+ * The pattern's bytes for absolute offsets at..at+count-1 (count ≤ CHUNK) as a view of a shared
+ * scratch or tile buffer: valid until the next call.
+ */
+function chunkAt(pattern: Pattern, at: number, count: number): Uint8Array {
+  if (pattern.kind === 'random') {
+    const lane = at % 4;
+    randomWords(pattern.seed, (at - lane) / 4, Math.ceil((lane + count) / 4));
+    return scratch.subarray(lane, lane + count);
+  }
+  const tile = tileOf(pattern);
+  const start = at % tile.period;
+  return tile.bytes.subarray(start, start + count);
+}
+
 /** Writes the pattern's bytes for absolute offsets offset..offset+out.length-1 into `out`. */
 export function fillPattern(pattern: Pattern, offset: number, out: Uint8Array): Uint8Array {
   checkRange(offset, out.length);
-  switch (pattern.kind) {
-    case 'zero':
-      out.fill(0);
-      break;
-    case 'ones':
-      out.fill(0xff);
-      break;
-    case 'seq':
-      for (let i = 0; i < out.length; i++) out[i] = (offset + i) % 256;
-      break;
-    case 'random': {
-      let i = 0;
-      while (i < out.length) {
-        const at = offset + i;
-        const word = randomWord(pattern.seed, Math.floor(at / 4));
-        for (let lane = at % 4; lane < 4 && i < out.length; lane++, i++)
-          out[i] = (word >>> (8 * lane)) & 0xff;
-      }
-      break;
-    }
-    case 'bytes': {
-      const bytes = hexBytes(pattern.hex);
-      for (let i = 0; i < out.length; i++) out[i] = bytes[(offset + i) % bytes.length];
-      break;
-    }
+  if (!(out.buffer instanceof SharedArrayBuffer) && (pattern.kind === 'zero' || pattern.kind === 'ones')) {
+    out.fill(pattern.kind === 'zero' ? 0 : 0xff);
+    return out;
+  }
+  // Copies, not element stores: V8 stores into a SharedArrayBuffer view one byte at a time.
+  for (let i = 0; i < out.length; ) {
+    const count = Math.min(CHUNK, out.length - i);
+    out.set(chunkAt(pattern, offset + i, count), i);
+    i += count;
   }
   return out;
 }
@@ -143,7 +213,16 @@ export function patternBytes(pattern: Pattern, offset: number, length: number): 
  * pattern, or -1 when all match. Verifiers use it to report the first bad byte.
  */
 export function firstMismatch(pattern: Pattern, offset: number, data: Uint8Array): number {
-  const expected = patternBytes(pattern, offset, data.length);
-  for (let i = 0; i < data.length; i++) if (data[i] !== expected[i]) return offset + i;
+  checkRange(offset, data.length);
+  for (let i = 0; i < data.length; ) {
+    const count = Math.min(CHUNK, data.length - i);
+    const expected = chunkAt(pattern, offset + i, count);
+    const got = data.subarray(i, i + count);
+    // One memcmp per chunk; the byte loop only runs on the chunk that differs.
+    if (Buffer.compare(got, expected) !== 0) {
+      for (let j = 0; j < count; j++) if (got[j] !== expected[j]) return offset + i + j;
+    }
+    i += count;
+  }
   return -1;
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,7 +8,7 @@ import {
   type Pattern,
   parsePattern,
   patternBytes,
-} from '../../emulator/scenario/pattern.js';
+} from '../../emulator/guest/pattern.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
@@ -83,6 +84,52 @@ describe('pattern bytes', () => {
     expect(firstMismatch({ kind: 'seq' }, 1000, data)).toBe(-1);
     data[17] ^= 1;
     expect(firstMismatch({ kind: 'seq' }, 1000, data)).toBe(1017);
+  });
+});
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex').slice(0, 16);
+
+describe('long ranges (made a chunk at a time)', () => {
+  // Digests of the byte-at-a-time generator this one replaced: ranges across chunk boundaries, odd
+  // phases, and the word index 2^32 where the random stream's key changes.
+  it.each<[Pattern, number, number, string]>([
+    [{ kind: 'random', seed: 0 }, 0, 1 << 20, '7074cd9ff7b6f11c'],
+    [{ kind: 'random', seed: 7 }, 2 ** 34 - 4097, 200003, '3f63e7a22eb26c1d'],
+    [{ kind: 'random', seed: 4294967295 }, 3, 70001, '30614ff8bc18b564'],
+    [{ kind: 'seq' }, 77, 300000, '36d07e8a8d9fb3c6'],
+    [{ kind: 'bytes', hex: 'deadbeef01' }, 12345, 200000, '53649eda93deb9f5'],
+  ])('%o at %d for %d bytes hashes to %s', (pattern, offset, length, digest) => {
+    expect(sha256(patternBytes(pattern, offset, length))).toBe(digest);
+  });
+
+  it('fills guest (SharedArrayBuffer) memory with the same bytes as ordinary memory', () => {
+    for (const pattern of [
+      { kind: 'zero' },
+      { kind: 'ones' },
+      { kind: 'seq' },
+      { kind: 'random', seed: 5 },
+      { kind: 'bytes', hex: 'a1b2c3' },
+    ] as Pattern[]) {
+      const shared = new Uint8Array(new SharedArrayBuffer(150_000), 1, 140_001).fill(0x5a);
+      fillPattern(pattern, 999, shared);
+      expect(sha256(shared)).toBe(sha256(patternBytes(pattern, 999, 140_001)));
+    }
+  });
+
+  it.each<[Pattern, number]>([
+    [{ kind: 'random', seed: 9 }, 0],
+    [{ kind: 'random', seed: 9 }, 65535],
+    [{ kind: 'random', seed: 9 }, 65536],
+    [{ kind: 'random', seed: 9 }, 199_999],
+    [{ kind: 'zero' }, 131_072],
+    [{ kind: 'bytes', hex: 'ff00' }, 70_000],
+  ])('firstMismatch(%o) finds a flipped byte at %d, not a later one', (pattern, at) => {
+    const data = new Uint8Array(new SharedArrayBuffer(200_000));
+    fillPattern(pattern, 4096 + 3, data);
+    expect(firstMismatch(pattern, 4096 + 3, data)).toBe(-1);
+    data[at] ^= 0x80;
+    if (at + 5 < data.length) data[at + 5] ^= 1;
+    expect(firstMismatch(pattern, 4096 + 3, data)).toBe(4096 + 3 + at);
   });
 });
 
