@@ -1,6 +1,6 @@
 /**
  * Guest I/O: reads, writes, flushes and discards at byte offsets through the guest block layer, with
- * data from a pattern (emulator/scenario/pattern.ts: a pure function of the absolute disk offset), and
+ * data from a pattern (pattern.ts: a pure function of the absolute disk offset), and
  * fio-like jobs (sequential or random, block size, queue depth, a count or a duration, verification)
  * with counts, bytes, errors and latency in the engine's time.
  *
@@ -11,7 +11,7 @@ import type { GuestMemory } from '../../drivers/busdma/guest-memory.js';
 import type { BioOp, BlockLayer } from '../kernel/block-device.js';
 import { isKernelError } from '../kernel/errno.js';
 import type { Env } from '../runtime/engine.js';
-import { fillPattern, firstMismatch, type Pattern } from '../scenario/pattern.js';
+import { fillPattern, firstMismatch, type Pattern } from './pattern.js';
 import type { DiskHandle } from './block-layer.js';
 
 export const SECTOR = 512;

@@ -14,7 +14,7 @@ import { XenbusState } from '../../drivers/xenbus/state.js';
 import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot } from '../../hypervisor/layout.js';
 import type { DiskHandle } from '../guest/block-layer.js';
 import { GuestKernel } from '../guest/kernel.js';
-import type { Pattern } from '../scenario/pattern.js';
+import type { Pattern } from '../guest/pattern.js';
 import type { KernelContext, KernelInstance } from './kernel.js';
 
 interface DiskAction {

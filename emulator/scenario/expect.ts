@@ -6,7 +6,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Millis, StallReport } from '../runtime/engine.js';
 import type { DomainState, Scenario, TextMatcher } from './model.js';
-import { firstMismatch } from './pattern.js';
+import { firstMismatch } from '../guest/pattern.js';
 import type { StepRecord } from './run-steps.js';
 import { formatDuration } from './units.js';
 
@@ -163,7 +163,7 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
     try {
       const buf = readImage(join(f.workDir, d.image), d.offset, d.length);
       const bad = firstMismatch(d.pattern, d.offset, buf);
-      add(name, bad < 0, bad < 0 ? 'matches' : `first difference at byte ${d.offset + bad}`);
+      add(name, bad < 0, bad < 0 ? 'matches' : `first difference at byte ${bad}`);
     } catch (err) {
       add(name, false, (err as Error).message);
     }

@@ -15,7 +15,7 @@ import type {
   TimeBounds,
   WaitCondition,
 } from './model.js';
-import { formatPattern } from './pattern.js';
+import { formatPattern } from '../guest/pattern.js';
 import { formatDuration, formatSize as sizeText } from './units.js';
 
 /** Byte counts without a unit are written as YAML numbers (`offset: 0`, not `offset: "0"`). */

@@ -16,7 +16,7 @@ import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, wri
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Scenario } from './model.js';
-import { fillPattern, formatPattern, type Pattern } from './pattern.js';
+import { fillPattern, formatPattern, type Pattern } from '../guest/pattern.js';
 
 export type ImageStore = 'disk' | 'memory';
 

@@ -44,10 +44,10 @@
 
 import type { Millis } from '../runtime/engine.js';
 import type { SourcePos } from './errors.js';
-import type { Pattern } from './pattern.js';
+import type { Pattern } from '../guest/pattern.js';
 
 export type { SourcePos } from './errors.js';
-export type { Pattern } from './pattern.js';
+export type { Pattern } from '../guest/pattern.js';
 
 export const LIBXL_VERSIONS = ['4.1', '4.2-pre', '4.2', 'xend'] as const;
 export const BLKTAP_KERNEL_VERSIONS = ['2010-06', '2010-08'] as const;

@@ -8,7 +8,7 @@
 import type { Machine } from '../machine/machine.js';
 import type { Controller, Millis } from '../runtime/engine.js';
 import type { Fault, GuestAction, Step, WaitCondition } from './model.js';
-import { formatPattern } from './pattern.js';
+import { formatPattern } from '../guest/pattern.js';
 import { formatDuration } from './units.js';
 
 export interface StepRecord {

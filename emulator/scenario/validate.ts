@@ -55,7 +55,7 @@ import {
   type WaitCondition,
   XENBUS_BACKEND_SHUTDOWN_VERSIONS,
 } from './model.js';
-import { PATTERN_EXAMPLE, type Pattern, parsePattern } from './pattern.js';
+import { PATTERN_EXAMPLE, type Pattern, parsePattern } from '../guest/pattern.js';
 import { fixHint } from './suggest.js';
 import { describeNode, indexPath, keyPath, type SEntry, type SMap, type SNode } from './tree.js';
 

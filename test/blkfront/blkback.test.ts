@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { BlkfrontOptions } from '../../drivers/blkfront/info.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
-import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import { Hypervisor } from '../../hypervisor/index.js';
 
 const GUEST = 1;

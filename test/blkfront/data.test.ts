@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import { checkEvent } from '../../emulator/trace/vocabulary.js';
 import { connect, GUEST, type HostOptions, hostValue } from './fixtures/host.js';
 

@@ -14,7 +14,7 @@ import { type Bio, BlockLayer } from '../../emulator/kernel/block-device.js';
 import { KernelWaits } from '../../emulator/kernel/waits.js';
 import type { Env } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
-import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import { makeHost } from '../hypervisor/fixture.js';
 
 const PAGE = 4096;

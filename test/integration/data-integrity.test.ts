@@ -13,7 +13,7 @@
 import { describe, expect, test } from 'vitest';
 import type { MachineBlkfrontParams } from '../../emulator/machine/config.js';
 import type { TraceEvent } from '../../emulator/runtime/engine.js';
-import { firstMismatch, type Pattern } from '../../emulator/scenario/pattern.js';
+import { firstMismatch, type Pattern } from '../../emulator/guest/pattern.js';
 import { type DataMachine, FILL, MiB, onDataMachine, PHY, removeWorkDir, TAP } from './data-machine.js';
 
 const KiB = 1024;

@@ -16,7 +16,7 @@ import type {
 import { MACHINE_DEFAULT_VERSIONS } from '../../emulator/machine/config.js';
 import { buildMachine } from '../../emulator/machine/machine.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
-import { type Pattern, patternBytes } from '../../emulator/scenario/pattern.js';
+import { type Pattern, patternBytes } from '../../emulator/guest/pattern.js';
 
 export const MiB = 1024 * 1024;
 export const IMAGE_BYTES = 4 * MiB;

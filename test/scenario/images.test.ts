@@ -10,7 +10,7 @@ import {
   removeWorkDir,
 } from '../../emulator/scenario/images.js';
 import { scenario } from '../../emulator/scenario/load.js';
-import { patternBytes } from '../../emulator/scenario/pattern.js';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 
 const dirs: string[] = [];

@@ -6,7 +6,7 @@
 import type { Machine } from '../../machine/machine.js';
 import type { Controller } from '../../runtime/engine.js';
 import type { GuestAction, Scenario } from '../../scenario/model.js';
-import { formatPattern, type Pattern } from '../../scenario/pattern.js';
+import { formatPattern, type Pattern } from '../../guest/pattern.js';
 import { runStep, type StepRecord } from '../../scenario/run-steps.js';
 import { formatDuration } from '../../scenario/units.js';
 

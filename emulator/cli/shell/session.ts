@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScenarioError } from '../../scenario/errors.js';
 import type { Scenario } from '../../scenario/model.js';
-import { type Pattern, parsePattern } from '../../scenario/pattern.js';
+import { type Pattern, parsePattern } from '../../guest/pattern.js';
 import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { splitCommand } from '../../scenario/run-steps.js';
 import { fixHint } from '../../scenario/suggest.js';
