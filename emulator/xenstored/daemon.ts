@@ -320,9 +320,13 @@ export class XenstoreDaemon implements ConnectionHost {
   private fireEvents(events: readonly PendingEvent[]): void {
     for (const ev of events) {
       for (const conn of this.connections) {
-        if (conn.watches.length === 0 || !this.watchPermitted(conn, ev)) continue;
+        // Permissions are asked only of a connection with a matching watch (the check is pure).
+        let permitted: boolean | undefined;
         for (const w of conn.watches) {
-          if (watchMatches(w, ev.name, ev.exact)) conn.queueEvent(watchEventPath(w, ev.name), w.token);
+          if (!watchMatches(w, ev.name, ev.exact)) continue;
+          permitted ??= this.watchPermitted(conn, ev);
+          if (!permitted) break;
+          conn.queueEvent(watchEventPath(w, ev.name), w.token);
         }
       }
     }
@@ -377,9 +381,15 @@ export class XenstoreDaemon implements ConnectionHost {
     return handler.run.call(this, { conn, msg, tx, after });
   }
 
-  /** Run node operations for a request, on the transaction's store or on the live one. */
+  /**
+   * Run node operations for a request, on the transaction's store or on the live one. A modifying
+   * request works on a fork adopted only if it succeeds; a read (no `op`) changes no store and works on
+   * it directly.
+   */
   private withNodes<T>(req: Req, op: TxOp | undefined, body: (a: NodeAccess) => T): T {
     const subject = this.subjectOf(req.conn);
+    if (op === undefined)
+      return body(new NodeAccess(this.opsEnv, subject, req.tx?.store ?? this.store, req.tx));
     if (req.tx) {
       const draft = req.tx.store.fork();
       const a = new NodeAccess(this.opsEnv, subject, draft, req.tx);

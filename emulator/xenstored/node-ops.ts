@@ -78,6 +78,21 @@ export class NodeAccess {
    * has the requested access on the nearest existing ancestor, EACCES otherwise.
    */
   node(name: string, mask: number): XsNode {
+    const found = this.lookup(name, mask);
+    if (typeof found === 'string') throw new XsError(found, name);
+    return found;
+  }
+
+  /** Like node() but ENOENT is returned as undefined (WRITE/MKDIR/RM go on to create or ignore). */
+  nodeOrMissing(name: string, mask: number): XsNode | undefined {
+    const found = this.lookup(name, mask);
+    if (found === 'ENOENT') return undefined;
+    if (found === 'EACCES') throw new XsError(found, name);
+    return found;
+  }
+
+  /** node() without the throw: absence is normal flow for WRITE, MKDIR and RM. */
+  private lookup(name: string, mask: number): XsNode | 'ENOENT' | 'EACCES' {
     const node = this.read(name);
     let errno: 'ENOENT' | 'EACCES';
     if (node) {
@@ -93,18 +108,7 @@ export class NodeAccess {
       ancestor = this.read(p);
     } while (!ancestor && p !== '/');
     const parentPerm = ancestor ? this.perm(ancestor) : 0;
-    if (parentPerm & mask) throw new XsError(errno, name);
-    throw new XsError('EACCES', name);
-  }
-
-  /** Like node() but ENOENT is returned as undefined (WRITE/MKDIR/RM go on to create or ignore). */
-  nodeOrMissing(name: string, mask: number): XsNode | undefined {
-    try {
-      return this.node(name, mask);
-    } catch (e) {
-      if (e instanceof XsError && e.errno === 'ENOENT') return undefined;
-      throw e;
-    }
+    return parentPerm & mask ? errno : 'EACCES';
   }
 
   private checkSize(

@@ -74,12 +74,15 @@ export class NodeStore {
 
   get(path: string): XsNode | undefined {
     if (path.startsWith('@')) return this.specials.get(path);
+    // Walk the components in place (no split: every request looks up several paths).
     let n: XsNode | undefined = this.root;
-    for (const c of pathComponents(path)) {
-      n = n.children.get(c);
-      if (!n) return undefined;
+    if (path === '/') return n;
+    for (let start = 1; ; ) {
+      const slash = path.indexOf('/', start);
+      n = n.children.get(slash < 0 ? path.slice(start) : path.slice(start, slash));
+      if (!n || slash < 0) return n;
+      start = slash + 1;
     }
-    return n;
   }
 
   ownedBy(domid: number): number {
