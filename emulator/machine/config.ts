@@ -3,32 +3,13 @@
  * component reads, and host sizes. JSON-able: it crosses into every engine domain as DomainSpec.config.
  */
 
-/** Behaviour switches that existed in real history; the scenario model's `versions`, as plain strings. */
-export interface MachineVersions {
-  libxl: string;
-  blktapKernel: string;
-  tapdisk: string;
-  tapdiskReplyBeforeTeardown: boolean;
-  blkback: string;
-  blkfront: string;
-  /** C11: 'query-then-end' (before XSA-396) or 'try-end'. */
-  blkfrontGrantRevoke: string;
-  /** C14: 'direct' (before c31ecf6c126d) or 'handshake-first'. */
-  blkfrontConnect: string;
-  /** C6: '2.6.18' (no teardown before connect) or 'ef9e715c419c'. */
-  blkbackReconnect: string;
-  /** C10: 'xsa-350' (ring->xenblkd left dangling) or '1c728719a4da'. */
-  blkbackKthreadStop: string;
-  /** C18: '2011-06' (OPEN failure frees the VBD) or 'e403288'. */
-  tapdiskOpenFailure: string;
-  /** C17: '2012-07' (xapi control asserts at exit) or '2132029'. */
-  tapdiskControlExit: string;
-  /** C23: 'xenbus_dev_shutdown' (backend devices closed at power-off, 5 s each) or 'frontend-only'. */
-  xenbusBackendShutdown: string;
-  /** C21: '2009-pre' (loop-file add/remove unlocked, no re-check) or '92e6cb5673'. */
-  hotplugBlock: string;
-  tapCtl: string;
-}
+import { DEFAULT_VERSIONS, type Versions } from '../scenario/model.js';
+
+/**
+ * Behaviour switches that existed in real history: the scenario model's `versions`, one field per row
+ * of its VERSION_SWITCHES table (a leaf module of plain data, so the machine may read it).
+ */
+export type MachineVersions = Versions;
 
 export interface MachineGuest {
   /** The name `xl create` gives it (slot owner). */
@@ -93,23 +74,7 @@ export interface MachineConfig {
   blockDevices?: MachineBlockDevice[];
 }
 
-export const MACHINE_DEFAULT_VERSIONS: Readonly<MachineVersions> = {
-  libxl: '4.2',
-  blktapKernel: '2010-08',
-  tapdisk: 'xen-4.1',
-  tapdiskReplyBeforeTeardown: false,
-  blkback: '2017',
-  blkfront: '2016',
-  blkfrontGrantRevoke: 'try-end',
-  blkfrontConnect: 'handshake-first',
-  blkbackReconnect: 'ef9e715c419c',
-  blkbackKthreadStop: '1c728719a4da',
-  tapdiskOpenFailure: 'e403288',
-  tapdiskControlExit: '2132029',
-  xenbusBackendShutdown: 'frontend-only',
-  hotplugBlock: '92e6cb5673',
-  tapCtl: 'xen',
-};
+export const MACHINE_DEFAULT_VERSIONS: Readonly<MachineVersions> = DEFAULT_VERSIONS;
 
 /** What each engine domain receives as its config. */
 export interface DomainBootConfig {

@@ -10,12 +10,11 @@
  * ps; domains; guestStates; waitDomainState; createDomain/destroyDomain (the builder, for demos).
  */
 
-import type { BlkbackKthreadStop, BlkbackReconnect, BlkbackVersion } from '../../drivers/blkback/common.js';
 import { Blkback } from '../../drivers/blkback/index.js';
 import { installBlktap } from '../../drivers/blktap/driver.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
-import { BackendBus, type BackendShutdownHook } from '../../drivers/xenbus/backend-bus.js';
+import { BackendBus } from '../../drivers/xenbus/backend-bus.js';
 import { XenbusClient } from '../../drivers/xenbus/client.js';
 import { DirectTransport } from '../../drivers/xenbus/direct-transport.js';
 import { XenstoreError } from '../../drivers/xenbus/errors.js';
@@ -28,14 +27,12 @@ import { Kernel } from '../kernel/kernel.js';
 import { LoopDevices } from '../kernel/loop.js';
 import type { DomainContext, DomainProgram } from '../runtime/engine.js';
 import { ImageFaults } from '../tapdisk/image-faults.js';
-import type { TapdiskControlExit, TapdiskOpenFailure, TapdiskVariant } from '../tapdisk/options.js';
 import { registerTapdisk } from '../tapdisk/server.js';
-import { type BlockScriptVersion, setBlockScriptVersion } from '../toolstack/hotplug/block.js';
+import { setBlockScriptVersion } from '../toolstack/hotplug/block.js';
 import { LOSETUP_PATH, losetupProgram } from '../toolstack/hotplug/losetup.js';
-import type { LibxlVersion, ToolstackHost } from '../toolstack/libxl/host.js';
+import type { ToolstackHost } from '../toolstack/libxl/host.js';
 import { XL_PATH } from '../toolstack/libxl/host.js';
 import { runTapCtl } from '../toolstack/tap-ctl/command.js';
-import type { TapCtlVariant } from '../toolstack/tap-ctl-args.js';
 import { installToolstack } from '../toolstack/xl/install.js';
 import { XsClient } from '../xenstored/client.js';
 import { XenstoreDaemon } from '../xenstored/daemon.js';
@@ -75,7 +72,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   const gt = new GrantTable(hc, { env });
   const events = new GuestEvents(hc, { env });
   const blktap = installBlktap(kernel, {
-    destroySemantics: machine.versions.blktapKernel as '2010-06' | '2010-08',
+    destroySemantics: machine.versions.blktapKernel,
   });
 
   // xenstored: guests reach it over their rings once introduced (the toolstack's INTRODUCE).
@@ -123,7 +120,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
 
   kernel.registerProgram(TAP_CTL_PATH, async (proc, args) =>
     runTapCtl(proc, args, {
-      variant: machine.versions.tapCtl as TapCtlVariant,
+      variant: machine.versions.tapCtl,
       tty: false,
       kernel,
     }),
@@ -131,17 +128,17 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   // Storage faults a scenario injects under the image files (dom0-faults.ts).
   const imageFaults = new ImageFaults();
   registerTapdisk(kernel, {
-    variant: machine.versions.tapdisk as TapdiskVariant,
+    variant: machine.versions.tapdisk,
     replyBeforeTeardown: machine.versions.tapdiskReplyBeforeTeardown,
-    openFailure: machine.versions.tapdiskOpenFailure as TapdiskOpenFailure,
-    controlExit: machine.versions.tapdiskControlExit as TapdiskControlExit,
+    openFailure: machine.versions.tapdiskOpenFailure,
+    controlExit: machine.versions.tapdiskControlExit,
     latencyMs: 1,
     imageFaults,
   });
 
   // The block backend on dom0's xenbus, sharing dom0's event channels (one upcall handler).
   const bus = new BackendBus(env, xs, {
-    shutdownHook: machine.versions.xenbusBackendShutdown as BackendShutdownHook,
+    shutdownHook: machine.versions.xenbusBackendShutdown,
   });
   const blkback = new Blkback({
     env,
@@ -150,9 +147,9 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     events,
     client: xs,
     bus,
-    version: machine.versions.blkback as BlkbackVersion,
-    reconnect: machine.versions.blkbackReconnect as BlkbackReconnect,
-    kthreadStop: machine.versions.blkbackKthreadStop as BlkbackKthreadStop,
+    version: machine.versions.blkback,
+    reconnect: machine.versions.blkbackReconnect,
+    kthreadStop: machine.versions.blkbackKthreadStop,
     holders: ctx.holders,
     ...machine.blkback,
   });
@@ -204,12 +201,12 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     xenstored: daemon,
     privcmd: { dom0: hc, foreign: (d) => hv.hypercalls(d) },
     builder,
-    libxl: machine.versions.libxl as LibxlVersion,
+    libxl: machine.versions.libxl,
     files: xlConfigFiles(machine),
     holders: ctx.holders,
   };
   installToolstack(host);
-  setBlockScriptVersion(kernel, machine.versions.hotplugBlock as BlockScriptVersion);
+  setBlockScriptVersion(kernel, machine.versions.hotplugBlock);
 
   // VIRQ_DOM_EXC: a domain shut down, crashed or died. xenstored fires @releaseDomain for introduced
   // domains (domain_cleanup), which wakes xl's death-waiting daemon; domain-state waits re-check.

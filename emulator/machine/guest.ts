@@ -7,7 +7,6 @@
  *
  * Controller methods take the scenario's guest action objects (model.ts GuestAction).
  */
-import type { BlkfrontConnect, BlkfrontGrantRevoke, BlkfrontVersion } from '../../drivers/blkfront/info.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
 import { XenbusState } from '../../drivers/xenbus/state.js';
@@ -90,9 +89,9 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
       },
       blkfront: {
         ...k.blkfront,
-        version: k.versions.blkfront as BlkfrontVersion,
-        grantRevoke: k.versions.blkfrontGrantRevoke as BlkfrontGrantRevoke,
-        connect: k.versions.blkfrontConnect as BlkfrontConnect,
+        version: k.versions.blkfront,
+        grantRevoke: k.versions.blkfrontGrantRevoke,
+        connect: k.versions.blkfrontConnect,
       },
     });
     // The store port is the guest's own end (allocated unbound for dom0 by the builder): unmask it

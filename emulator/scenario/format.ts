@@ -4,6 +4,7 @@
  */
 
 import { stringify } from 'yaml';
+import { formatPattern } from '../guest/pattern.js';
 import type { ScenarioInput, StepInput } from './load.js';
 import type {
   Expectations,
@@ -15,7 +16,7 @@ import type {
   TimeBounds,
   WaitCondition,
 } from './model.js';
-import { formatPattern } from '../guest/pattern.js';
+import { VERSION_SWITCHES } from './model.js';
 import { formatDuration, formatSize as sizeText } from './units.js';
 
 /** Byte counts without a unit are written as YAML numbers (`offset: 0`, not `offset: "0"`). */
@@ -210,23 +211,9 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
   const out = { name: s.name, description: s.description } as ScenarioInput;
   if (s.cites !== undefined) out.cites = s.cites;
   if (s.seed !== undefined) out.seed = s.seed;
-  out.versions = {
-    libxl: s.versions.libxl,
-    'blktap-kernel': s.versions.blktapKernel,
-    tapdisk: s.versions.tapdisk,
-    'tapdisk-reply-before-teardown': s.versions.tapdiskReplyBeforeTeardown,
-    blkback: s.versions.blkback,
-    blkfront: s.versions.blkfront,
-    'blkfront-grant-revoke': s.versions.blkfrontGrantRevoke,
-    'blkfront-connect': s.versions.blkfrontConnect,
-    'blkback-reconnect': s.versions.blkbackReconnect,
-    'blkback-kthread-stop': s.versions.blkbackKthreadStop,
-    'tapdisk-open-failure': s.versions.tapdiskOpenFailure,
-    'tapdisk-control-exit': s.versions.tapdiskControlExit,
-    'xenbus-backend-shutdown': s.versions.xenbusBackendShutdown,
-    'hotplug-block': s.versions.hotplugBlock,
-    'tap-ctl': s.versions.tapCtl,
-  };
+  out.versions = Object.fromEntries(
+    VERSION_SWITCHES.map((sw) => [sw.key, s.versions[sw.field]]),
+  ) as ScenarioInput['versions'];
   out.host = {
     memory: formatSize(s.host.memory),
     images: s.host.images.map((i) => ({

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, type YAMLError } from 'yaml';
 import { IssueList, ScenarioError, type SourcePos } from './errors.js';
-import type { DomainAbi, DomainAction, ImageFormat, Scenario } from './model.js';
+import type { DomainAbi, DomainAction, ImageFormat, Scenario, VersionsInput } from './model.js';
 import { indexPath, keyPath, type SNode, treeFromPlain, treeFromYaml } from './tree.js';
 import { validateScenario } from './validate.js';
 
@@ -83,23 +83,7 @@ export interface ScenarioInput {
   description: string;
   cites?: string;
   seed?: number;
-  versions?: {
-    libxl?: string;
-    'blktap-kernel'?: string;
-    tapdisk?: string;
-    'tapdisk-reply-before-teardown'?: boolean;
-    blkback?: string;
-    blkfront?: string;
-    'blkfront-grant-revoke'?: string;
-    'blkfront-connect'?: string;
-    'blkback-reconnect'?: string;
-    'blkback-kthread-stop'?: string;
-    'tapdisk-open-failure'?: string;
-    'tapdisk-control-exit'?: string;
-    'xenbus-backend-shutdown'?: string;
-    'hotplug-block'?: string;
-    'tap-ctl'?: string;
-  };
+  versions?: VersionsInput;
   host?: {
     memory?: Size;
     images?: { name: string; size: Size; format?: ImageFormat; fill?: string }[];

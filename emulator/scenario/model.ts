@@ -42,101 +42,182 @@
  *   keys are errors. When the YAML does not parse, only syntax errors are reported (the tree is unsure).
  */
 
+import type { Pattern } from '../guest/pattern.js';
 import type { Millis } from '../runtime/engine.js';
 import type { SourcePos } from './errors.js';
-import type { Pattern } from '../guest/pattern.js';
 
-export type { SourcePos } from './errors.js';
 export type { Pattern } from '../guest/pattern.js';
+export type { SourcePos } from './errors.js';
 
-export const LIBXL_VERSIONS = ['4.1', '4.2-pre', '4.2', 'xend'] as const;
-export const BLKTAP_KERNEL_VERSIONS = ['2010-06', '2010-08'] as const;
-export const TAPDISK_VERSIONS = ['xen-4.1', 'xapi'] as const;
-export const BLKBACK_VERSIONS = ['2012', '2013', '2014', '2017'] as const;
-export const BLKFRONT_VERSIONS = ['2012', '2016'] as const;
-export const TAP_CTL_VERSIONS = ['xen', 'xapi'] as const;
-/** C11 (XSA-396, abf1fd5919d6): query-then-end before the fix, try-end after. */
-export const BLKFRONT_GRANT_REVOKE_VERSIONS = ['query-then-end', 'try-end'] as const;
-/** C14 (c31ecf6c126d): Connected goes straight to connect before the fix, handshake first after. */
-export const BLKFRONT_CONNECT_VERSIONS = ['direct', 'handshake-first'] as const;
-/** C6 (legacy 2.6.18 ef9e715c419c): no teardown before (re)connect, or the idempotent disconnect first. */
-export const BLKBACK_RECONNECT_VERSIONS = ['2.6.18', 'ef9e715c419c'] as const;
-/** C10 (XSA-350, 1c728719a4da): ring->xenblkd left set after kthread_stop, or cleared. */
-export const BLKBACK_KTHREAD_STOP_VERSIONS = ['xsa-350', '1c728719a4da'] as const;
-/** C18 (blktap e403288): a failed OPEN frees the VBD tap-ctl's rollback then detaches, or keeps it. */
-export const TAPDISK_OPEN_FAILURE_VERSIONS = ['2011-06', 'e403288'] as const;
-/** C17 (blktap 2132029, CA-86426): the xapi control asserts every connection answered at exit, or drops them. */
-export const TAPDISK_CONTROL_EXIT_VERSIONS = ['2012-07', '2132029'] as const;
-/** C23 (Paul Durrant, Dec 2019): the backend bus still runs xenbus_dev_shutdown at power-off, or not. */
-export const XENBUS_BACKEND_SHUTDOWN_VERSIONS = ['xenbus_dev_shutdown', 'frontend-only'] as const;
-/** C21 (92e6cb5673, 2009): the block script's loop-file add/remove without the lock and re-check, or with. */
-export const HOTPLUG_BLOCK_VERSIONS = ['2009-pre', '92e6cb5673'] as const;
+/**
+ * One row per behaviour switch that existed in real history (teardown.md §3.6-3.8, §4, §6): the key
+ * written under `versions:`, the model field, the values allowed (first is the oldest behaviour), the
+ * default (today's behaviour), what the value names in error messages, and the history it encodes.
+ * Validation, formatting, `xenpv scenarios` and the machine defaults are all derived from this table;
+ * adding a switch is one row here plus the component that reads `versions.<field>`.
+ */
+export const VERSION_SWITCHES = [
+  {
+    key: 'libxl',
+    field: 'libxl',
+    values: ['4.1', '4.2-pre', '4.2', 'xend'],
+    default: '4.2',
+    what: 'libxl version',
+    history:
+      'teardown order: 4.1 destroys tapdisk before xs_rm, 4.2-pre before waiting for Closed (before 4f6dda6a14), 4.2 fixed, xend waits for the backend (§3)',
+  },
+  {
+    key: 'blktap-kernel',
+    field: 'blktapKernel',
+    values: ['2010-06', '2010-08'],
+    default: '2010-08',
+    what: 'blktap-kernel version',
+    history: 'blktap2 gendisk destroy: 2010-06 fails with EBUSY, 2010-08 (546b11c) blocks in ring release',
+  },
+  {
+    key: 'tapdisk',
+    field: 'tapdisk',
+    values: ['xen-4.1', 'xapi'],
+    default: 'xen-4.1',
+    what: 'tapdisk version',
+    history:
+      'DETACH: the xen-4.1 tapdisk2 goes straight to munmap, xapi loops on REMOVE_DEVICE (fa28881, 2010-06)',
+  },
+  {
+    key: 'tapdisk-reply-before-teardown',
+    field: 'tapdiskReplyBeforeTeardown',
+    values: [false, true],
+    default: false,
+    what: 'tapdisk reply order',
+    history: 'true: tapdisk replies to DETACH before tearing the VBD down (§3.7)',
+  },
+  {
+    key: 'blkback',
+    field: 'blkback',
+    values: ['2012', '2013', '2014', '2017'],
+    default: '2017',
+    what: 'blkback version',
+    history:
+      'fe Closing/Closed: 2012 disconnects on Closing and waits in xenwatch, 2013 (6f5986bce558, C7), 2014 defers the free (C8), 2017 inflight/EBUSY (C9)',
+  },
+  {
+    key: 'blkfront',
+    field: 'blkfront',
+    values: ['2012', '2016'],
+    default: '2016',
+    what: 'blkfront version',
+    history:
+      'be Closing with the disk open: 2012 refuses to close until the last release, 2016 marks the disk dead',
+  },
+  {
+    key: 'blkfront-grant-revoke',
+    field: 'blkfrontGrantRevoke',
+    values: ['query-then-end', 'try-end'],
+    default: 'try-end',
+    what: 'blkfront grant revocation',
+    history: 'C11 (XSA-396, abf1fd5919d6, 2022): query-then-end before the fix, try-end after',
+  },
+  {
+    key: 'blkfront-connect',
+    field: 'blkfrontConnect',
+    values: ['direct', 'handshake-first'],
+    default: 'handshake-first',
+    what: 'blkfront connect behaviour',
+    history:
+      'C14 (c31ecf6c126d, 2016): be Connected goes straight to connect before the fix, handshake first after',
+  },
+  {
+    key: 'blkback-reconnect',
+    field: 'blkbackReconnect',
+    values: ['2.6.18', 'ef9e715c419c'],
+    default: 'ef9e715c419c',
+    what: 'blkback reconnect behaviour',
+    history:
+      'C6 (legacy linux-2.6.18-xen ef9e715c419c): no teardown before (re)connect, or the idempotent disconnect first',
+  },
+  {
+    key: 'blkback-kthread-stop',
+    field: 'blkbackKthreadStop',
+    values: ['xsa-350', '1c728719a4da'],
+    default: '1c728719a4da',
+    what: 'blkback kthread_stop behaviour',
+    history: 'C10 (XSA-350, 1c728719a4da, 2020-12-14): ring->xenblkd left set after kthread_stop, or cleared',
+  },
+  {
+    key: 'tapdisk-open-failure',
+    field: 'tapdiskOpenFailure',
+    values: ['2011-06', 'e403288'],
+    default: 'e403288',
+    what: 'tapdisk OPEN failure path',
+    history:
+      "C18 (blktap e403288): a failed OPEN frees the VBD tap-ctl's rollback then detaches, or keeps it",
+  },
+  {
+    key: 'tapdisk-control-exit',
+    field: 'tapdiskControlExit',
+    values: ['2012-07', '2132029'],
+    default: '2132029',
+    what: 'tapdisk control exit drain',
+    history:
+      'C17 (blktap 2132029, CA-86426): the xapi control asserts every connection answered at exit, or drops them',
+  },
+  {
+    key: 'xenbus-backend-shutdown',
+    field: 'xenbusBackendShutdown',
+    values: ['xenbus_dev_shutdown', 'frontend-only'],
+    default: 'frontend-only',
+    what: 'backend bus shutdown hook',
+    history:
+      'C23 (Paul Durrant, Dec 2019): the backend bus still runs xenbus_dev_shutdown at power-off (5 s per device), or not',
+  },
+  {
+    key: 'hotplug-block',
+    field: 'hotplugBlock',
+    values: ['2009-pre', '92e6cb5673'],
+    default: '92e6cb5673',
+    what: 'block hotplug script version',
+    history:
+      "C21 (92e6cb5673, 2009): the block script's loop-file add/remove without the lock and re-check, or with",
+  },
+  {
+    key: 'tap-ctl',
+    field: 'tapCtl',
+    values: ['xen', 'xapi'],
+    default: 'xen',
+    what: 'tap-ctl version',
+    history:
+      "tap-ctl command set: Xen's in-tree tools/blktap2/control, or xapi's with its later additions (§5)",
+  },
+] as const satisfies readonly VersionSwitchRow[];
 
-export type LibxlVersion = (typeof LIBXL_VERSIONS)[number];
-export type BlktapKernelVersion = (typeof BLKTAP_KERNEL_VERSIONS)[number];
-export type TapdiskVersion = (typeof TAPDISK_VERSIONS)[number];
-export type BlkbackVersion = (typeof BLKBACK_VERSIONS)[number];
-export type BlkfrontVersion = (typeof BLKFRONT_VERSIONS)[number];
-export type TapCtlVersion = (typeof TAP_CTL_VERSIONS)[number];
-export type BlkfrontGrantRevokeVersion = (typeof BLKFRONT_GRANT_REVOKE_VERSIONS)[number];
-export type BlkfrontConnectVersion = (typeof BLKFRONT_CONNECT_VERSIONS)[number];
-export type BlkbackReconnectVersion = (typeof BLKBACK_RECONNECT_VERSIONS)[number];
-export type BlkbackKthreadStopVersion = (typeof BLKBACK_KTHREAD_STOP_VERSIONS)[number];
-export type TapdiskOpenFailureVersion = (typeof TAPDISK_OPEN_FAILURE_VERSIONS)[number];
-export type TapdiskControlExitVersion = (typeof TAPDISK_CONTROL_EXIT_VERSIONS)[number];
-export type XenbusBackendShutdownVersion = (typeof XENBUS_BACKEND_SHUTDOWN_VERSIONS)[number];
-export type HotplugBlockVersion = (typeof HOTPLUG_BLOCK_VERSIONS)[number];
-
-/** Behaviour switches that existed in real history (teardown.md §3.6-3.8, §4 C7-C9, §6). */
-export interface Versions {
-  /** Teardown order: 4.1 (destroy tapdisk before xs_rm), 4.2-pre (before waiting for Closed), 4.2 (fixed), xend. */
-  libxl: LibxlVersion;
-  /** blktap2 gendisk destroy: 2010-06 fails with EBUSY, 2010-08 (546b11c) blocks in ring release. */
-  blktapKernel: BlktapKernelVersion;
-  /** xen-4.1 goes straight to munmap on DETACH; xapi loops on REMOVE_DEVICE (fa28881). */
-  tapdisk: TapdiskVersion;
-  /** tapdisk replies to DETACH before tearing down (teardown.md §3.7). */
-  tapdiskReplyBeforeTeardown: boolean;
-  /** 2012 disconnects on fe Closing and waits in xenwatch; 2013 (C7); 2014 defers (C8); 2017 inflight/EBUSY (C9). */
-  blkback: BlkbackVersion;
-  /** 2012 refuses to close while the disk is open; 2016 marks the device dead. */
-  blkfront: BlkfrontVersion;
-  /** How blkfront revokes data and ring grants (teardown.md §4 C11). */
-  blkfrontGrantRevoke: BlkfrontGrantRevokeVersion;
-  /** What blkfront does with a backend Connected before the handshake (teardown.md §4 C14). */
-  blkfrontConnect: BlkfrontConnectVersion;
-  /** Whether blkback tears down before a (re)connect (teardown.md §4 C6). */
-  blkbackReconnect: BlkbackReconnectVersion;
-  /** Whether blkback clears ring->xenblkd after kthread_stop (teardown.md §4 C10, XSA-350). */
-  blkbackKthreadStop: BlkbackKthreadStopVersion;
-  /** What tapdisk's OPEN failure path frees (teardown.md §4 C18). */
-  tapdiskOpenFailure: TapdiskOpenFailureVersion;
-  /** What the xapi tapdisk control does at exit with connections not yet answered (teardown.md §4 C17). */
-  tapdiskControlExit: TapdiskControlExitVersion;
-  /** Whether dom0's power-off runs the frontend shutdown hook on backend devices (teardown.md §4 C23). */
-  xenbusBackendShutdown: XenbusBackendShutdownVersion;
-  /** The block hotplug script's loop-file handling (teardown.md §4 C21). */
-  hotplugBlock: HotplugBlockVersion;
-  tapCtl: TapCtlVersion;
+/** The shape every row of VERSION_SWITCHES has. */
+export interface VersionSwitchRow {
+  /** Key under `versions:` in a scenario file. */
+  key: string;
+  /** Field of `Versions`. */
+  field: string;
+  values: readonly (string | boolean)[];
+  default: string | boolean;
+  /** What a value is, for error messages: "libxl version". */
+  what: string;
+  /** The history the switch encodes (commit, date, catalogue entry). */
+  history: string;
 }
 
-export const DEFAULT_VERSIONS: Readonly<Versions> = {
-  libxl: '4.2',
-  blktapKernel: '2010-08',
-  tapdisk: 'xen-4.1',
-  tapdiskReplyBeforeTeardown: false,
-  blkback: '2017',
-  blkfront: '2016',
-  blkfrontGrantRevoke: 'try-end',
-  blkfrontConnect: 'handshake-first',
-  blkbackReconnect: 'ef9e715c419c',
-  blkbackKthreadStop: '1c728719a4da',
-  tapdiskOpenFailure: 'e403288',
-  tapdiskControlExit: '2132029',
-  xenbusBackendShutdown: 'frontend-only',
-  hotplugBlock: '92e6cb5673',
-  tapCtl: 'xen',
+export type VersionSwitch = (typeof VERSION_SWITCHES)[number];
+export type VersionField = VersionSwitch['field'];
+
+/** Behaviour switches, one field per row of VERSION_SWITCHES, typed by the row's values. */
+export type Versions = { -readonly [S in VersionSwitch as S['field']]: S['values'][number] };
+
+/** `versions:` as written in a file (or passed to `scenario()`): file keys, each optional, checked when loaded. */
+export type VersionsInput = {
+  [S in VersionSwitch as S['key']]?: S['default'] extends boolean ? boolean : string;
 };
+
+export const DEFAULT_VERSIONS: Readonly<Versions> = Object.freeze(
+  Object.fromEntries(VERSION_SWITCHES.map((s) => [s.field, s.default])) as unknown as Versions,
+);
 
 export const IMAGE_FORMATS = ['raw', 'vhd', 'qcow2'] as const;
 export type ImageFormat = (typeof IMAGE_FORMATS)[number];

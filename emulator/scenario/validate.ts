@@ -3,18 +3,12 @@
  * recorded; the caller throws a ScenarioError when there is any, so a partial model never escapes.
  */
 
+import { PATTERN_EXAMPLE, type Pattern, parsePattern } from '../guest/pattern.js';
 import { ERRNO } from '../kernel/errno.js';
 import { SIGNALS } from '../kernel/signals.js';
 import { Checker } from './check.js';
 import type { IssueList } from './errors.js';
 import {
-  BLKBACK_KTHREAD_STOP_VERSIONS,
-  BLKBACK_RECONNECT_VERSIONS,
-  BLKBACK_VERSIONS,
-  BLKFRONT_CONNECT_VERSIONS,
-  BLKFRONT_GRANT_REVOKE_VERSIONS,
-  BLKFRONT_VERSIONS,
-  BLKTAP_KERNEL_VERSIONS,
   type DataExpectation,
   DEFAULT_VERSIONS,
   DOM0_NAME,
@@ -30,11 +24,9 @@ import {
   GUEST_ACTIONS,
   type GuestAction,
   HOST_ACTIONS,
-  HOTPLUG_BLOCK_VERSIONS,
   type HostSpec,
   IMAGE_FORMATS,
   type ImageSpec,
-  LIBXL_VERSIONS,
   type LogExpectation,
   REPEAT_MAX,
   REPEAT_MIN,
@@ -45,17 +37,13 @@ import {
   type Step,
   type StepCommon,
   type StepOrigin,
-  TAP_CTL_VERSIONS,
-  TAPDISK_CONTROL_EXIT_VERSIONS,
-  TAPDISK_OPEN_FAILURE_VERSIONS,
-  TAPDISK_VERSIONS,
   type TextMatcher,
   type TimeBounds,
+  VERSION_SWITCHES,
+  type VersionField,
   type Versions,
   type WaitCondition,
-  XENBUS_BACKEND_SHUTDOWN_VERSIONS,
 } from './model.js';
-import { PATTERN_EXAMPLE, type Pattern, parsePattern } from '../guest/pattern.js';
 import { fixHint } from './suggest.js';
 import { describeNode, indexPath, keyPath, type SEntry, type SMap, type SNode } from './tree.js';
 
@@ -67,23 +55,7 @@ const SECTOR = 512;
 const PAGE = 4 * KiB;
 
 const TOP_KEYS = ['name', 'description', 'cites', 'seed', 'versions', 'host', 'domains', 'steps', 'expect'];
-const VERSION_KEYS = [
-  'libxl',
-  'blktap-kernel',
-  'tapdisk',
-  'tapdisk-reply-before-teardown',
-  'blkback',
-  'blkfront',
-  'blkfront-grant-revoke',
-  'blkfront-connect',
-  'blkback-reconnect',
-  'blkback-kthread-stop',
-  'tapdisk-open-failure',
-  'tapdisk-control-exit',
-  'xenbus-backend-shutdown',
-  'hotplug-block',
-  'tap-ctl',
-];
+const VERSION_KEYS = VERSION_SWITCHES.map((s) => s.key);
 const COMMON_STEP_KEYS = ['label', 'reorderable', 'expect-elapsed', 'expect-error', 'may-fail'];
 const EXPECT_KEYS = [
   'stall',
@@ -205,44 +177,17 @@ class ScenarioValidator {
     const map = c.map(node, 'versions', '{ libxl: "4.1", blkback: "2012" }');
     if (map === undefined) return versions;
     const f = c.fields(map, 'versions', VERSION_KEYS, [], {}, 'component');
-    const read = <T extends string>(key: string, choices: readonly T[], what: string): T | undefined => {
-      const entry = f.get(key);
-      return entry && c.oneOf(entry.value, keyPath('versions', key), choices, what);
-    };
-    versions.libxl = read('libxl', LIBXL_VERSIONS, 'libxl version') ?? versions.libxl;
-    versions.blktapKernel =
-      read('blktap-kernel', BLKTAP_KERNEL_VERSIONS, 'blktap-kernel version') ?? versions.blktapKernel;
-    versions.tapdisk = read('tapdisk', TAPDISK_VERSIONS, 'tapdisk version') ?? versions.tapdisk;
-    versions.blkback = read('blkback', BLKBACK_VERSIONS, 'blkback version') ?? versions.blkback;
-    versions.blkfront = read('blkfront', BLKFRONT_VERSIONS, 'blkfront version') ?? versions.blkfront;
-    versions.blkfrontGrantRevoke =
-      read('blkfront-grant-revoke', BLKFRONT_GRANT_REVOKE_VERSIONS, 'blkfront grant revocation') ??
-      versions.blkfrontGrantRevoke;
-    versions.blkfrontConnect =
-      read('blkfront-connect', BLKFRONT_CONNECT_VERSIONS, 'blkfront connect behaviour') ??
-      versions.blkfrontConnect;
-    versions.blkbackReconnect =
-      read('blkback-reconnect', BLKBACK_RECONNECT_VERSIONS, 'blkback reconnect behaviour') ??
-      versions.blkbackReconnect;
-    versions.blkbackKthreadStop =
-      read('blkback-kthread-stop', BLKBACK_KTHREAD_STOP_VERSIONS, 'blkback kthread_stop behaviour') ??
-      versions.blkbackKthreadStop;
-    versions.tapdiskOpenFailure =
-      read('tapdisk-open-failure', TAPDISK_OPEN_FAILURE_VERSIONS, 'tapdisk OPEN failure path') ??
-      versions.tapdiskOpenFailure;
-    versions.tapdiskControlExit =
-      read('tapdisk-control-exit', TAPDISK_CONTROL_EXIT_VERSIONS, 'tapdisk control exit drain') ??
-      versions.tapdiskControlExit;
-    versions.xenbusBackendShutdown =
-      read('xenbus-backend-shutdown', XENBUS_BACKEND_SHUTDOWN_VERSIONS, 'backend bus shutdown hook') ??
-      versions.xenbusBackendShutdown;
-    versions.hotplugBlock =
-      read('hotplug-block', HOTPLUG_BLOCK_VERSIONS, 'block hotplug script version') ?? versions.hotplugBlock;
-    versions.tapCtl = read('tap-ctl', TAP_CTL_VERSIONS, 'tap-ctl version') ?? versions.tapCtl;
-    const reply = f.get('tapdisk-reply-before-teardown');
-    if (reply) {
-      versions.tapdiskReplyBeforeTeardown =
-        c.bool(reply.value, 'versions.tapdisk-reply-before-teardown') ?? versions.tapdiskReplyBeforeTeardown;
+    // Each switch is written back under its field; the table types the value, so one cast suffices.
+    const set = versions as Record<VersionField, string | boolean>;
+    for (const sw of VERSION_SWITCHES) {
+      const entry = f.get(sw.key);
+      if (entry === undefined) continue;
+      const path = keyPath('versions', sw.key);
+      const value =
+        typeof sw.default === 'boolean'
+          ? c.bool(entry.value, path)
+          : c.oneOf(entry.value, path, sw.values as readonly string[], sw.what);
+      if (value !== undefined) set[sw.field] = value;
     }
     return versions;
   }

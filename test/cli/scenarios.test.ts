@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { catalogue, firstSentence, scenariosCommand } from '../../emulator/cli/commands/scenarios.js';
+import { VERSION_SWITCHES } from '../../emulator/scenario/model.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'xenpv-cli-scenarios-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,6 +67,19 @@ describe('xenpv scenarios', () => {
       '    versions: libxl 4.1, blktap-kernel 2010-06',
       expect.stringMatching(/^b\.yaml {2}invalid: .*steps: expected a list/),
     ]);
+  });
+
+  test('every switch of the versions table a file sets is listed, under its file key', () => {
+    const sub = mkdtempSync(join(dir, 'all-'));
+    const set = VERSION_SWITCHES.map((sw) => [sw.key, sw.values.find((v) => v !== sw.default)] as const);
+    const yaml = set.map(([k, v]) => `  ${k}: ${JSON.stringify(v)}\n`).join('');
+    writeFileSync(
+      join(sub, 'all.yaml'),
+      `name: all\ndescription: x\nversions:\n${yaml}steps:\n  - wait: { time: 1s }\n`,
+    );
+    const [entry] = catalogue(sub);
+    expect(entry?.versions).toEqual(Object.fromEntries(set.map(([k, v]) => [k, String(v)])));
+    expect(Object.keys(entry?.versions ?? {})).toContain('hotplug-block');
   });
 
   test('a missing directory exits 2 and says how to fix it', () => {

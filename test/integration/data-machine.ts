@@ -13,7 +13,7 @@ import type {
   MachineBlkfrontParams,
   MachineConfig,
 } from '../../emulator/machine/config.js';
-import { MACHINE_DEFAULT_VERSIONS } from '../../emulator/machine/config.js';
+import { MACHINE_DEFAULT_VERSIONS, type MachineVersions } from '../../emulator/machine/config.js';
 import { buildMachine } from '../../emulator/machine/machine.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
 import { type Pattern, patternBytes } from '../../emulator/guest/pattern.js';
@@ -33,7 +33,7 @@ export interface DataMachineOptions {
   blkfront?: MachineBlkfrontParams;
   blkback?: MachineBlkbackParams;
   /** blkback version (indirect segments and persistent grants from 2013). */
-  blkbackVersion?: string;
+  blkbackVersion?: MachineVersions['blkback'];
   /** Leave out the tap disk (faster when only the phy path is under test). */
   phyOnly?: boolean;
 }

@@ -4,30 +4,18 @@ import { parse } from 'yaml';
 import { formatScenario } from '../../emulator/scenario/format.js';
 import { parseScenario, scenario } from '../../emulator/scenario/load.js';
 import {
-  BLKBACK_KTHREAD_STOP_VERSIONS,
-  BLKBACK_RECONNECT_VERSIONS,
-  BLKBACK_VERSIONS,
-  BLKFRONT_CONNECT_VERSIONS,
-  BLKFRONT_GRANT_REVOKE_VERSIONS,
-  BLKFRONT_VERSIONS,
-  BLKTAP_KERNEL_VERSIONS,
   DOMAIN_STATES,
   type Expectations,
   type Fault,
   FIO_RW,
   type GuestAction,
-  HOTPLUG_BLOCK_VERSIONS,
-  LIBXL_VERSIONS,
   type Pattern,
   type Scenario,
   type Step,
-  TAP_CTL_VERSIONS,
-  TAPDISK_CONTROL_EXIT_VERSIONS,
-  TAPDISK_OPEN_FAILURE_VERSIONS,
-  TAPDISK_VERSIONS,
   type TextMatcher,
+  VERSION_SWITCHES,
+  type Versions,
   type WaitCondition,
-  XENBUS_BACKEND_SHUTDOWN_VERSIONS,
 } from '../../emulator/scenario/model.js';
 
 const KiB = 1024;
@@ -272,29 +260,18 @@ function baseCommon(): Record<string, unknown> {
   return { reorderable: false, mayFail: false };
 }
 
+// Every switch of the table, each over all of its values.
+const versionsArb = fc.record(
+  Object.fromEntries(VERSION_SWITCHES.map((sw) => [sw.field, fc.constantFrom(...sw.values)])),
+) as unknown as fc.Arbitrary<Versions>;
+
 const model: fc.Arbitrary<Scenario> = fc
   .record({
     name: fc.stringMatching(/^[a-z0-9-]{1,20}$/),
     description: text,
     cites: fc.option(text, { nil: undefined }),
     seed: fc.option(fc.integer({ min: 0, max: 0xffff_ffff }), { nil: undefined }),
-    versions: fc.record({
-      libxl: fc.constantFrom(...LIBXL_VERSIONS),
-      blktapKernel: fc.constantFrom(...BLKTAP_KERNEL_VERSIONS),
-      tapdisk: fc.constantFrom(...TAPDISK_VERSIONS),
-      tapdiskReplyBeforeTeardown: fc.boolean(),
-      blkback: fc.constantFrom(...BLKBACK_VERSIONS),
-      blkfront: fc.constantFrom(...BLKFRONT_VERSIONS),
-      blkfrontGrantRevoke: fc.constantFrom(...BLKFRONT_GRANT_REVOKE_VERSIONS),
-      blkfrontConnect: fc.constantFrom(...BLKFRONT_CONNECT_VERSIONS),
-      blkbackReconnect: fc.constantFrom(...BLKBACK_RECONNECT_VERSIONS),
-      blkbackKthreadStop: fc.constantFrom(...BLKBACK_KTHREAD_STOP_VERSIONS),
-      tapdiskOpenFailure: fc.constantFrom(...TAPDISK_OPEN_FAILURE_VERSIONS),
-      tapdiskControlExit: fc.constantFrom(...TAPDISK_CONTROL_EXIT_VERSIONS),
-      xenbusBackendShutdown: fc.constantFrom(...XENBUS_BACKEND_SHUTDOWN_VERSIONS),
-      hotplugBlock: fc.constantFrom(...HOTPLUG_BLOCK_VERSIONS),
-      tapCtl: fc.constantFrom(...TAP_CTL_VERSIONS),
-    }),
+    versions: versionsArb,
     hostMemory: fc.integer({ min: 256, max: 4096 }).map((pages) => pages * 4 * KiB),
     imageSizes: fc.tuple(lengths, lengths),
     fills: fc.tuple(pattern, pattern),

@@ -9,27 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ScenarioError } from '../../scenario/errors.js';
-import type { Versions } from '../../scenario/model.js';
+import { VERSION_SWITCHES } from '../../scenario/model.js';
 import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { makeChalk } from '../../trace/timeline.js';
 import { terminalColorLevel } from './run.js';
-
-/** File keys of `versions:` and the model fields they fill. */
-const VERSION_KEYS: readonly [string, keyof Versions][] = [
-  ['libxl', 'libxl'],
-  ['blktap-kernel', 'blktapKernel'],
-  ['tapdisk', 'tapdisk'],
-  ['tapdisk-reply-before-teardown', 'tapdiskReplyBeforeTeardown'],
-  ['blkback', 'blkback'],
-  ['blkfront', 'blkfront'],
-  ['blkfront-grant-revoke', 'blkfrontGrantRevoke'],
-  ['blkfront-connect', 'blkfrontConnect'],
-  ['blkback-reconnect', 'blkbackReconnect'],
-  ['blkback-kthread-stop', 'blkbackKthreadStop'],
-  ['tapdisk-open-failure', 'tapdiskOpenFailure'],
-  ['tapdisk-control-exit', 'tapdiskControlExit'],
-  ['tap-ctl', 'tapCtl'],
-];
 
 export interface CatalogueEntry {
   file: string;
@@ -65,7 +48,7 @@ export function catalogue(dir: string): CatalogueEntry[] {
     try {
       const { scenario: s } = loadRunnableScenario(path);
       const versions: Record<string, string> = {};
-      for (const [key, field] of VERSION_KEYS) {
+      for (const { key, field } of VERSION_SWITCHES) {
         if (s.source.positions[`versions.${key}`] !== undefined) versions[key] = String(s.versions[field]);
       }
       return {
