@@ -8,6 +8,10 @@
  * (as Xen's put_page does), so the mapper never sees the page handed to someone else.
  *
  * The memory lock is always the innermost lock.
+ *
+ * Allocation hands out zeroed frames. A fresh SharedArrayBuffer is all zeros and the OS gives its pages
+ * lazily, so a frame that was never handed out since the buffer was made is not scrubbed (nor touched):
+ * FRAME_HANDED_OUT in its flags says it has been, and stays set across frees.
  */
 import { ENOMEM, XenError } from './errno.js';
 import { DOMID_XEN, PAGE_SIZE } from './layout.js';
@@ -23,6 +27,12 @@ import {
 } from './shared-state.js';
 import { spinLock, spinUnlock } from './spinlock.js';
 
+/** frameFlags bit (beside shared-state.ts FRAME_PENDING_FREE): owned at least once, may hold data. */
+export const FRAME_HANDED_OUT = 2;
+
+/** Scrubbing copies from this (V8 fills a SharedArrayBuffer view a byte at a time; set() is a memcpy). */
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+
 export class MachineMemory {
   constructor(private readonly s: SharedState) {}
 
@@ -37,6 +47,11 @@ export class MachineMemory {
   ownerOf(mfn: number): number {
     this.checkMfn(mfn, 'mfn');
     return Atomics.load(this.s.frameOwner, mfn);
+  }
+
+  /** Never handed out since the buffer was made: still all zeros, allocation need not scrub it. */
+  isPristine(mfn: number): boolean {
+    return (Atomics.load(this.s.frameFlags, mfn) & FRAME_HANDED_OUT) === 0;
   }
 
   isPendingFree(mfn: number): boolean {
@@ -65,6 +80,7 @@ export class MachineMemory {
   alloc(owner: number, slot: number, n: number, sharedWith = SHARED_NONE): number[] | null {
     const s = this.s;
     const out: number[] = [];
+    const dirty: number[] = [];
     spinLock(s.ctl, H_LOCK_MEMORY, s.token, 'memory');
     try {
       const top = s.ctl[H_FREE_TOP];
@@ -78,7 +94,8 @@ export class MachineMemory {
         const mfn = s.freeStack[top - 1 - i];
         s.frameOwner[mfn] = owner;
         s.frameRefs[mfn] = 0;
-        s.frameFlags[mfn] = 0;
+        if (s.frameFlags[mfn] & FRAME_HANDED_OUT) dirty.push(mfn);
+        s.frameFlags[mfn] = FRAME_HANDED_OUT;
         s.frameShared[mfn] = sharedWith;
         out.push(mfn);
       }
@@ -87,7 +104,7 @@ export class MachineMemory {
       spinUnlock(s.ctl, H_LOCK_MEMORY, s.token, 'memory');
     }
     // Scrub outside the lock: nobody else can reach these frames yet.
-    for (const mfn of out) s.memory.fill(0, mfn * PAGE_SIZE, (mfn + 1) * PAGE_SIZE);
+    for (const mfn of dirty) s.memory.set(ZERO_PAGE, mfn * PAGE_SIZE);
     return out;
   }
 
@@ -137,7 +154,7 @@ export class MachineMemory {
     const s = this.s;
     if (s.frameOwner[mfn] === OWNER_FREE) throw new Error(`release: frame ${mfn} is already free`);
     s.frameOwner[mfn] = OWNER_FREE;
-    s.frameFlags[mfn] = 0;
+    s.frameFlags[mfn] = FRAME_HANDED_OUT;
     s.frameShared[mfn] = SHARED_NONE;
     const top = s.ctl[H_FREE_TOP];
     s.freeStack[top] = mfn;
