@@ -10,6 +10,8 @@
  * "late EOI" (masked by the handler, unmasked only after the ring was drained) and a wake that found no
  * request is spurious; repeated spurious wakes delay the EOI by 1, 2, 4 ... jiffies up to 1 s.
  */
+
+import { kernelOops } from '../../emulator/kernel/oops.js';
 import type { Task, WaitQueue } from '../../emulator/runtime/engine.js';
 import type { ReadOnlyPage } from '../../hypervisor/readonly-page.js';
 import { decodeRequest, encodeResponse } from '../blkif.js';
@@ -24,7 +26,6 @@ import {
   RateLimitedLog,
   XEN_BLKIF_REQS_PER_PAGE,
 } from './common.js';
-import { kernelOops } from './oops.js';
 import { PersistentGrants } from './persistent-grants.js';
 import type { XenBlkif } from './xen-blkif.js';
 

@@ -3,6 +3,7 @@
  * needs from the guest kernel. Simplification: one ring (no multi-queue).
  */
 import type { Bio, BlockDevice, BlockLayer } from '../../emulator/kernel/block-device.js';
+import type { KernelOopsReporter } from '../../emulator/kernel/oops.js';
 import type { Env, WaitQueue } from '../../emulator/runtime/engine.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import type { BlkifAbi } from '../blkif.js';
@@ -53,13 +54,6 @@ export type BlkfrontConnect = 'direct' | 'handshake-first';
  */
 export type BlkfrontResume = 'save-in-recover' | 'save-in-resume';
 
-/**
- * A kernel oops raised by the driver (a fault the guest kernel cannot survive in this context). The
- * guest kernel reports it (dmesg "BUG: ..." line, trace kind 'oops') and decides what follows
- * (panic_on_oops: the domain crashes). The promise never resolves: the faulting task goes no further.
- */
-export type KernelOopsReporter = (bug: string, detail: string) => Promise<never>;
-
 export interface BlkfrontOptions {
   version?: BlkfrontVersion;
   grantRevoke?: BlkfrontGrantRevoke;
@@ -81,19 +75,11 @@ export interface BlkfrontKernel {
   events: GuestEvents;
   memory: GuestMemory;
   blocks: BlockLayer;
-  /** The guest kernel's oops path; without it an oops throws a `KernelOops`. */
+  /**
+   * The guest kernel's oops path (a fault the guest kernel cannot survive here: it reports and decides
+   * what follows); without it an oops throws a `KernelOops`.
+   */
   oops?: KernelOopsReporter;
-}
-
-/** What an oops throws when the kernel gave no reporter (unit tests), or after reporting. */
-export class KernelOops extends Error {
-  override readonly name = 'KernelOops';
-  constructor(
-    readonly bug: string,
-    readonly detail: string,
-  ) {
-    super(`BUG: ${bug} (${detail})`);
-  }
 }
 
 /** Linux DEFAULT_RATELIMIT_INTERVAL (5 s) and DEFAULT_RATELIMIT_BURST (10). */

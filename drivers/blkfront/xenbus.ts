@@ -11,8 +11,10 @@
  * Close differs by version (teardown.md 1.1, C7): '2012' refuses to close while the disk is open
  * and lets the last release finish; '2016' marks the disk dead and goes Closed at once.
  */
+
 import type { BlockDevice, BlockDriver } from '../../emulator/kernel/block-device.js';
 import { isKernelError, KernelError } from '../../emulator/kernel/errno.js';
+import { KernelOops } from '../../emulator/kernel/oops.js';
 import type { Holder } from '../../emulator/runtime/engine.js';
 import {
   BLKIF_ABI_X86_32,
@@ -40,7 +42,7 @@ import {
   xenbusStateName,
 } from '../xenbus/state.js';
 import { XS_ERRNO } from '../xenbus/xs-wire.js';
-import { BlkfrontInfo, type BlkfrontKernel, type BlkfrontOptions, KernelOops } from './info.js';
+import { BlkfrontInfo, type BlkfrontKernel, type BlkfrontOptions } from './info.js';
 import { PersistentGrants } from './persistent.js';
 import { enterError, saveUncompleted, submitBio } from './request.js';
 import { blkifFree, setupBlkring } from './ring.js';

@@ -1,15 +1,13 @@
 /**
- * A guest kernel oops (arch/x86/kernel/dumpstack.c oops_begin/oops_end): the "BUG: ..." line and the
- * detail in the kernel log, "Oops: 0000 [#1] SMP", a trace event of kind 'oops', then — as a PV guest
- * booted with panic_on_oops — "Kernel panic - not syncing: Fatal exception": the panic notifier issues
- * SCHEDOP_shutdown(SHUTDOWN_crash) and the vCPU stops; the toolstack then applies on_crash.
- * The faulting task goes no further: the returned promise never settles.
+ * A guest kernel oops: logged as every kernel model logs one (emulator/kernel/oops.ts), numbered, then —
+ * as a PV guest booted with panic_on_oops — "Kernel panic - not syncing: Fatal exception": the panic
+ * notifier issues SCHEDOP_shutdown(SHUTDOWN_crash) and the vCPU stops; the toolstack then applies
+ * on_crash. The faulting task goes no further: the returned promise never settles.
  */
-import type { KernelOopsReporter } from '../../drivers/blkfront/info.js';
-import { KernelOops } from '../../drivers/blkfront/info.js';
 import type { PoisonCorruption } from '../../drivers/busdma/guest-memory.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import { SHUTDOWN_crash } from '../../hypervisor/layout.js';
+import { KernelOops, type KernelOopsReporter, logOops, traceOops } from '../kernel/oops.js';
 import type { Env } from '../runtime/engine.js';
 
 export function guestOopsReporter(
@@ -19,11 +17,7 @@ export function guestOopsReporter(
 ): KernelOopsReporter {
   let oopses = 0;
   return async (bug: string, detail: string): Promise<never> => {
-    oopses++;
-    env.trace.log(component, `BUG: ${bug}`);
-    env.trace.log(component, detail);
-    env.trace.log(component, `Oops: 0000 [#${oopses}] SMP`);
-    env.trace.emit(component, 'oops', { bug, detail });
+    logOops(env, component, bug, detail, ++oopses);
     env.trace.log('kernel', 'Kernel panic - not syncing: Fatal exception');
     hc.shutdown(SHUTDOWN_crash);
     if (env.haltDomain) await env.haltDomain();
@@ -44,10 +38,5 @@ export function reportPoisonCorruption(env: Env, c: PoisonCorruption): void {
     'kernel',
     `frame 0x${c.mfn.toString(16)} bytes 0x${c.first.toString(16)}-0x${c.last.toString(16)}: ${hex}`,
   );
-  env.trace.emit('kernel', 'oops', {
-    bug: 'pagealloc: memory corruption',
-    mfn: c.mfn,
-    first: c.first,
-    last: c.last,
-  });
+  traceOops(env, 'kernel', { bug: 'pagealloc: memory corruption', mfn: c.mfn, first: c.first, last: c.last });
 }

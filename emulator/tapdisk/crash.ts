@@ -4,9 +4,10 @@
  * unwinds the event loop as the signal would; the program's top level reports it and raises the signal
  * on itself, so the process dies by it: exit closes its descriptors and unmaps the ring, but nothing of
  * tapdisk's own exit path runs (the control socket file is not unlinked).
- * The report is a log line in dom0's log plus a trace event of kind 'oops', as KASAN would give for a
- * kernel object; a user-space crash does not end the run.
+ * The report is a log line in dom0's log plus the trace event a kernel oops carries (emulator/kernel/
+ * oops.ts), as KASAN would give for a kernel object; a user-space crash does not end the run.
  */
+import { traceOops } from '../kernel/oops.js';
 import type { Process } from '../kernel/process.js';
 import type { SignalName } from '../kernel/signals.js';
 import type { Env } from '../runtime/engine.js';
@@ -39,12 +40,7 @@ export async function dieOf(env: Env, proc: Process, crash: TapdiskCrash): Promi
   if (crash.signal === 'SIGSEGV') env.trace.log('kernel', `${who}: segfault: ${crash.bug}`);
   else env.trace.log('tapdisk', `${who}: ${crash.bug}`);
   env.trace.log('tapdisk', `${who}: ${crash.detail}`);
-  env.trace.emit('tapdisk', 'oops', {
-    pid: proc.pid,
-    signal: crash.signal,
-    bug: crash.bug,
-    detail: crash.detail,
-  });
+  traceOops(env, 'tapdisk', { pid: proc.pid, signal: crash.signal, bug: crash.bug, detail: crash.detail });
   await proc.kill(proc.pid, crash.signal);
   // The signal ends the task at the kill() syscall's exit; getting here means it was ignored.
   throw new Error(`${who}: ${crash.signal} did not end the process`);
