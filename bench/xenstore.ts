@@ -7,9 +7,8 @@
 import type { Engine, EngineKind } from '../emulator/runtime/engine.js';
 import { createSimEngine } from '../emulator/runtime/sim.js';
 import { createThreadsEngine } from '../emulator/runtime/threads.js';
-import { GNTTAB_RESERVED_XENSTORE } from '../emulator/xenstored/store-channels.js';
 import { type Hypercalls, Hypervisor } from '../hypervisor/index.js';
-import { GTF_permit_access } from '../hypervisor/layout.js';
+import { GNTTAB_RESERVED_XENSTORE, GTF_permit_access } from '../hypervisor/layout.js';
 import type { BenchCase } from './harness.js';
 import { HV_SHARED_PREFIX, type Rate, type StoreGuestConfig } from './xenstore-domains.js';
 

@@ -24,6 +24,9 @@ export const GRANT_ENTRY_FRAME = 4;
 export const GRANT_ENTRIES_PER_FRAME = PAGE_SIZE / GRANT_ENTRY_V1_SIZE; // 512
 /** Refs 0..7 are reserved for the toolstack (0 console, 1 xenstore); guests allocate from 8. */
 export const GNTTAB_NR_RESERVED_ENTRIES = 8;
+/** grant_table.h GNTTAB_RESERVED_CONSOLE / GNTTAB_RESERVED_XENSTORE: the refs the toolstack fills in. */
+export const GNTTAB_RESERVED_CONSOLE = 0;
+export const GNTTAB_RESERVED_XENSTORE = 1;
 /** Xen's opt_max_grant_frames default. */
 export const DEFAULT_MAX_GRANT_FRAMES = 64;
 /** Xen's opt_max_maptrack_frames default. */

@@ -38,6 +38,7 @@ import { XsClient } from '../xenstored/client.js';
 import { XenstoreDaemon } from '../xenstored/daemon.js';
 import { createDom0Layout } from '../xenstored/layout.js';
 import { XenstoredRingTransport } from '../xenstored/ring-transport.js';
+import { XenstoredStoreChannels } from '../xenstored/store-channels.js';
 import type { DomainBootConfig } from './config.js';
 import { dom0FaultMethods } from './dom0-faults.js';
 import { MachineDomainBuilder } from './domain-builder.js';
@@ -54,8 +55,6 @@ export interface CommandResult {
 }
 
 const TAP_CTL_PATH = '/usr/sbin/tap-ctl';
-/** GNTTAB_RESERVED_XENSTORE (xen/include/public/grant_table.h). */
-const GNTTAB_RESERVED_XENSTORE = 1;
 
 export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   const { env } = ctx;
@@ -75,41 +74,24 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     destroySemantics: machine.versions.blktapKernel,
   });
 
-  // xenstored: guests reach it over their rings once introduced (the toolstack's INTRODUCE).
-  let ring: XenstoredRingTransport | undefined;
-  const storeChannels = new Map<number, { handle: number; port: number }>();
+  // xenstored: guests reach it over their rings once introduced (the toolstack's INTRODUCE maps the
+  // ring through the reserved grant and binds the store event channel: XenstoredStoreChannels).
+  let channels: XenstoredStoreChannels | undefined;
   const daemon = new XenstoreDaemon({
     tracer: env.trace,
     logger: (line) => env.trace.log('xenstored', line),
     domainExists: (domid) => domid === 0 || hv.domainInfo(domid) !== undefined,
-    // INTRODUCE(domid, mfn, port): map the ring through the reserved grant (GNTTAB_RESERVED_XENSTORE,
-    // seeded by the domain builder) and bind the store event channel, as xenstored does.
-    onIntroduce: (domid, _gfn, port) => {
-      const m = hc.mapGrant(domid, GNTTAB_RESERVED_XENSTORE);
-      if (m.status !== 0 || !(m.page instanceof Uint8Array)) {
-        throw new Error(`xenstored: mapping the store ring of d${domid} failed (status ${m.status})`);
-      }
-      const local = events.bindInterdomain(domid, port, () => ring?.onEvent());
-      if (local <= 0) throw new Error(`xenstored: binding d${domid} store port ${port} failed (${local})`);
-      storeChannels.set(domid, { handle: m.handle, port: local });
-      ring!.addDomain({ domid, page: m.page, notify: () => events.notify(local) });
-    },
-    onRelease: (domid) => {
-      ring?.removeDomain(domid);
-      const ch = storeChannels.get(domid);
-      if (ch === undefined) return;
-      storeChannels.delete(domid);
-      events.close(ch.port);
-      hc.unmapGrant(ch.handle);
-    },
+    onIntroduce: (domid, gfn, port) => channels!.introduce(domid, gfn, port),
+    onRelease: (domid) => channels?.release(domid),
   });
   // In sim the machine that built us is in this thread and may hand the daemon out (--xenstore-socket).
   if (env.engine === 'sim') recordLocalXenstored(ctx.shared[SLOTS_SHARED], daemon);
-  ring = new XenstoredRingTransport(env, daemon);
+  const ring = new XenstoredRingTransport(env, daemon);
+  channels = new XenstoredStoreChannels(hc, events, ring, (line) => env.trace.log('xenstored', line));
   ring.start();
   env.onUpcall(() => {
     events.handleUpcall();
-    ring?.onEvent();
+    ring.onEvent();
   });
   const xenwatch = new Xenwatch(env);
   xenwatch.start();

@@ -12,12 +12,9 @@
 import type { GuestEvents } from '../../drivers/events.js';
 import { XS_ERRNO, type XsErrorName } from '../../drivers/xenbus/xs-wire.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
-import { GNTST_okay } from '../../hypervisor/layout.js';
+import { GNTST_okay, GNTTAB_RESERVED_XENSTORE } from '../../hypervisor/layout.js';
 import { XsError } from './errors.js';
 import type { XenstoredRingTransport } from './ring-transport.js';
-
-/** grant_table.h: the reserved grant reference of the xenstore page (0 is the console's). */
-export const GNTTAB_RESERVED_XENSTORE = 1;
 
 export type StoreChannelHypercalls = Pick<Hypercalls, 'mapGrant' | 'unmapGrant'>;
 export type StoreChannelEvents = Pick<GuestEvents, 'bindInterdomain' | 'close' | 'notify'>;

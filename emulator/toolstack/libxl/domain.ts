@@ -6,7 +6,7 @@
 
 import type { DomainInfo } from '../../../hypervisor/domain.js';
 import {
-  GNTTAB_NR_RESERVED_ENTRIES,
+  GNTTAB_RESERVED_XENSTORE,
   GRANT_ENTRY_DOMID,
   GRANT_ENTRY_FLAGS,
   GRANT_ENTRY_FRAME,
@@ -19,10 +19,6 @@ import { type LibxlCtx, LibxlError } from './context.js';
 import { type DiskRequest, deviceDiskAdd } from './device-disk.js';
 import { devicesDestroy } from './device-remove.js';
 import type { GuestStartInfo } from './host.js';
-
-/** GNTTAB_RESERVED_XENSTORE (grant_table.h): the ref the toolstack grants the store ring with. */
-export const GNTTAB_RESERVED_XENSTORE = 1;
-if (GNTTAB_RESERVED_XENSTORE >= GNTTAB_NR_RESERVED_ENTRIES) throw new Error('reserved grant refs');
 
 export type DomainAction = 'destroy' | 'restart' | 'preserve' | 'rename-restart';
 
