@@ -13,9 +13,6 @@
  *   const report = await exploreScenario(scenario, { mode: 'seeds', seeds: 100 });
  *   report.classes.filter((c) => c.cls.verdict === 'fail');
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TraceEvent } from '../runtime/engine.js';
 import { classifyRun, describeClass, type VerdictClass } from './explore-classes.js';
 import {
@@ -30,6 +27,7 @@ import {
 } from './explore-orderings.js';
 import { countPreemptions, parseOutOfRange, systematicSearch } from './explore-systematic.js';
 import { formatScenario } from './format.js';
+import { makeWorkDir, removeWorkDir } from './images.js';
 import type { Scenario } from './model.js';
 import { type RunScenarioResult, runScenario } from './run.js';
 import { type DemoSpec, parseRunnableScenario } from './run-demo.js';
@@ -49,7 +47,7 @@ export interface ExploreOptions {
   /** systematic and orderings: most runs. */
   maxRuns?: number;
   demo?: DemoSpec;
-  /** Work dir for the images (kept); default a temp dir removed at the end. */
+  /** Work dir for the images (kept); default a fresh one on a RAM-backed filesystem, removed at the end. */
   workDir?: string;
   /** Keep each class representative's trace (tests compare it with a replay). */
   keepTraces?: boolean;
@@ -125,7 +123,8 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
   positiveInt('--max-runs', options.maxRuns, 1);
   const seed = options.seed ?? s.seed ?? 1;
   const maxRuns = options.maxRuns ?? EXPLORE_DEFAULTS.maxRuns;
-  const workDir = options.workDir ?? mkdtempSync(join(tmpdir(), `xenpv-explore-${s.name}-`));
+  // The images are rewritten by every run: a RAM-backed work dir spares the disk I/O.
+  const workDir = options.workDir ?? makeWorkDir(`explore-${s.name}`, 'memory');
   const classes = new Map<string, ExploreClass>();
   let runs = 0;
   let failingRuns = 0;
@@ -238,7 +237,7 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
       report.orderings = { groups, total: all, explored, exhausted: explored === all };
     }
   } finally {
-    if (options.workDir === undefined) rmSync(workDir, { recursive: true, force: true });
+    if (options.workDir === undefined) removeWorkDir(workDir);
   }
   const elapsedMs = performance.now() - started;
   const sorted = [...classes.values()].sort((a, b) => {

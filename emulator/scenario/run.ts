@@ -36,13 +36,18 @@ export interface RunScenarioOptions {
   replay?: number[];
   /** threads: watchdog period in real ms (default 20). */
   watchdogMs?: number;
-  /** Keep the work dir (images) instead of a fresh temp dir. */
+  /** Run in this work dir (images) instead of a fresh one; it is the caller's and stays. */
   workDir?: string;
   /**
-   * Where a fresh work dir goes (images.ts): 'disk' (default, kept after the run) or 'memory' (a
-   * RAM-backed filesystem, removed after the checks: benches, explore). Ignored when `workDir` is given.
+   * Where a fresh work dir goes (images.ts): 'disk' (default, the host's temp dir) or 'memory' (a
+   * RAM-backed filesystem: benches, explore). Ignored when `workDir` is given.
    */
   imageStore?: ImageStore;
+  /**
+   * Keep the fresh work dir after the run (its images, the generated xl configs) for inspection; by
+   * default the run removes it once the expectations were checked. Ignored when `workDir` is given.
+   */
+  keepWorkDir?: boolean;
   /**
    * Which trace events to keep (both engines). In sim, events filtered out are not even built where
    * the emitter asks `trace.wants` first. dmesg is kept whatever the filter says.
@@ -77,7 +82,10 @@ export interface RunScenarioResult {
   choices?: number[];
   /** sim: how many tasks were runnable at each recorded choice (explore --systematic uses it). */
   choiceWidths?: number[];
+  /** The run's work dir: still there afterwards only if the caller gave it or asked to keep it. */
   workDir: string;
+  /** Whether `workDir` still exists after the run (given by the caller, or `keepWorkDir`). */
+  workDirKept: boolean;
   engine: EngineKind;
   seed?: number;
 }
@@ -125,8 +133,12 @@ export async function runScenario(
   const traceFilter = options.traceFilter;
   if (traceFilter !== undefined && typeof traceFilter !== 'function')
     throw new Error('runScenario: traceFilter must be a function (comp, kind) => boolean');
-  // A memory work dir the run made is its own to remove; a given one is the caller's.
-  const ownsMemoryDir = options.workDir === undefined && imageStore === 'memory';
+  if (options.keepWorkDir !== undefined && typeof options.keepWorkDir !== 'boolean')
+    throw new Error(
+      `runScenario: keepWorkDir must be true or false, got ${JSON.stringify(options.keepWorkDir)}`,
+    );
+  // A work dir the run made is its own to remove (unless asked to keep it); a given one is the caller's.
+  const removeAfter = options.workDir === undefined && options.keepWorkDir !== true;
   const workDir = options.workDir ?? makeWorkDir(s.name, imageStore);
   try {
     mkdirSync(workDir, { recursive: true });
@@ -145,9 +157,14 @@ export async function runScenario(
             watchdogMs: options.watchdogMs ?? 20,
             ...filter,
           });
-    return await runOnMachine(s, demo, machine, options, { engine, seed, workDir });
+    return await runOnMachine(s, demo, machine, options, {
+      engine,
+      seed,
+      workDir,
+      workDirKept: !removeAfter,
+    });
   } finally {
-    if (ownsMemoryDir) removeWorkDir(workDir);
+    if (removeAfter) removeWorkDir(workDir);
   }
 }
 
@@ -156,9 +173,9 @@ async function runOnMachine(
   demo: DemoSpec | undefined,
   machine: Machine,
   options: RunScenarioOptions,
-  run: { engine: EngineKind; seed: number; workDir: string },
+  run: { engine: EngineKind; seed: number; workDir: string; workDirKept: boolean },
 ): Promise<RunScenarioResult> {
-  const { engine, seed, workDir } = run;
+  const { engine, seed, workDir, workDirKept } = run;
   const steps: StepRecord[] = [];
   let end: EndState = { guestStates: {}, xenstore: {}, tapCtlList: undefined };
   let result: Awaited<ReturnType<Machine['run']>>;
@@ -226,6 +243,7 @@ async function runOnMachine(
     ...(result.choices ? { choices: result.choices } : {}),
     ...(result.choiceWidths ? { choiceWidths: result.choiceWidths } : {}),
     workDir,
+    workDirKept,
     engine,
     ...(engine === 'sim' ? { seed } : {}),
   };

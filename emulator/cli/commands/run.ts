@@ -1,6 +1,6 @@
 /**
  * `xenpv run FILE [--engine sim|threads] [--seed N] [--time-scale X] [--replay CHOICES] [--trace OUT.json]
- * [--mermaid OUT.md] [--quiet|--verbose]`:
+ * [--mermaid OUT.md] [--keep-work-dir] [--quiet|--verbose]`:
  * run a scenario and print the timeline of what every component did, the stalls, then the verdict with
  * each expectation and what was left behind. Exit 0 when the expectations hold, 1 when they do not,
  * 2 when the input is invalid (the loader's file:line:column errors are printed).
@@ -9,6 +9,8 @@
  * `--xenstore-socket PATH` (sim) keeps the machine running after the steps too, with dom0's xenstored on
  * a Unix socket for Xen's xenstore-* tools (XENSTORED_PATH=PATH) until SIGINT/SIGTERM
  * (xenstore-socket-relay.ts); with --serve as well, `{"stop": true}` ends both.
+ * `--keep-work-dir` keeps the run's work dir (image files, generated xl configs) and prints its path;
+ * by default it is removed after the checks.
  */
 import { writeFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
@@ -33,6 +35,7 @@ interface RunArgs {
   xenstoreSocket?: string;
   trace?: string;
   mermaid?: string;
+  keepWorkDir?: boolean;
   quiet: boolean;
   verbose: boolean;
 }
@@ -147,6 +150,7 @@ export async function runCommand(
       timeScale: args.timeScale,
       ...(replay !== undefined ? { replay } : {}),
       ...(loaded.demo !== undefined ? { demo: loaded.demo } : {}),
+      ...(args.keepWorkDir === true ? { keepWorkDir: true } : {}),
     });
   } catch (e) {
     io.err(`xenpv run: ${args.file}: ${(e as Error).message}`);
@@ -160,6 +164,7 @@ export async function runCommand(
       `xenpv run: the run ended before its steps did (${r.outcome}); nothing was served on ${relay.path}`,
     );
   for (const line of report(r, args.verbosity, io.colorLevel)) io.out(line);
+  if (r.workDirKept) io.out(`work dir: ${r.workDir}`);
   if (args.trace !== undefined || args.mermaid !== undefined) {
     try {
       writeTraceFiles(r, { perfetto: args.trace, mermaid: args.mermaid }, io.writeFile ?? writeTextFile);
@@ -275,6 +280,11 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         type: 'string',
         describe: 'Also write a Mermaid sequence diagram of the control path',
       })
+      .option('keep-work-dir', {
+        type: 'boolean',
+        default: false,
+        describe: 'Keep the work dir (images, generated xl configs) after the run and print its path',
+      })
       .option('quiet', { type: 'boolean', default: false, describe: 'Only the verdict' })
       .option('verbose', {
         type: 'boolean',
@@ -291,6 +301,7 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         '$0 run scenarios/blktap2-teardown-deadlock.yaml --xenstore-socket /tmp/xs.sock',
         'then: XENSTORED_PATH=/tmp/xs.sock xenstore-ls /local/domain',
       )
+      .example('$0 run FILE --keep-work-dir', 'look at the images afterwards (the path is printed)')
       .example(
         '$0 run FILE --seed 7 --verbose',
         'another schedule, every event shown',
@@ -313,6 +324,7 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         ...(argv.xenstoreSocket !== undefined ? { xenstoreSocket: argv.xenstoreSocket } : {}),
         ...(argv.trace !== undefined ? { trace: argv.trace } : {}),
         ...(argv.mermaid !== undefined ? { mermaid: argv.mermaid } : {}),
+        ...(argv.keepWorkDir ? { keepWorkDir: true } : {}),
         verbosity,
       },
       { out: (l) => console.log(l), err: (l) => console.error(l), colorLevel: terminalColorLevel() },
