@@ -3,10 +3,11 @@
  *
  * Images are real files, read and written through node:fs by tapdisk's drivers, the phy path's image
  * disk and `expect.data`, whichever store holds them:
- * - `disk`   (default) a temp dir on the host's temp filesystem, kept after the run for inspection;
- * - `memory` a temp dir on a RAM-backed filesystem (/dev/shm where Linux has it, else the temp dir),
- *            removed once the run's expectations were checked. Same file semantics, no disk I/O: what
- *            benches and `explore` use.
+ * - `disk`   (default) a temp dir on the host's temp filesystem;
+ * - `memory` a temp dir on a RAM-backed filesystem (/dev/shm where Linux has it, else the temp dir).
+ *            Same file semantics, no disk I/O: what benches and `explore` use.
+ * Either is removed once the run's expectations were checked, unless the run was asked to keep it
+ * (`keepWorkDir`, `xenpv run --keep-work-dir`).
  *
  * An image is created sparse: the file is sized with ftruncate, so a zero-filled image costs nothing
  * and reads of it return zeros as any hole does; other fills are written out (their bytes are cached
