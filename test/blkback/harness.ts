@@ -3,6 +3,8 @@
 import { createEngine } from '../../emulator/runtime/create-engine.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
 import { Hypervisor } from '../../hypervisor/index.js';
+import { shareXsRings } from '../fixtures/dom0-xenstore.js';
+import { shareHypervisor } from '../fixtures/hv.js';
 import type { Dom0Config } from './fixtures/dom0.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
@@ -29,8 +31,8 @@ export async function runHost<T>(
   }
   const engine = createEngine('sim', { seed: opts.seed ?? 1, maxSteps: opts.maxSteps });
   try {
-    for (const [name, buf] of Object.entries(hv.buffers)) engine.addShared(`hv.${name}`, buf);
-    for (const g of guests) engine.addShared(`xs-ring-${g}`, new SharedArrayBuffer(4096));
+    shareHypervisor(engine, hv);
+    shareXsRings(engine, guests);
     const cfg: Dom0Config = { guests, ...opts.dom0 };
     await engine.addDomain({ domid: 0, name: 'dom0', module: fixture('dom0'), config: cfg });
     for (const g of guests)

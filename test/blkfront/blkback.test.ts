@@ -3,10 +3,12 @@
 // with and without persistent grants.
 import { describe, expect, it } from 'vitest';
 import type { BlkfrontOptions } from '../../drivers/blkfront/info.js';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
-import { patternBytes } from '../../emulator/guest/pattern.js';
 import { Hypervisor } from '../../hypervisor/index.js';
+import { shareXsRings } from '../fixtures/dom0-xenstore.js';
+import { shareHypervisor } from '../fixtures/hv.js';
 
 const GUEST = 1;
 const FE = `/local/domain/${GUEST}/device/vbd/51712`;
@@ -25,8 +27,8 @@ async function run<T>(
   const engine = createSimEngine({ seed: 3 });
   let r: RunResult<T>;
   try {
-    for (const [name, buf] of Object.entries(hv.buffers)) engine.addShared(`hv.${name}`, buf);
-    engine.addShared(`xs-ring-${GUEST}`, new SharedArrayBuffer(4096));
+    shareHypervisor(engine, hv);
+    shareXsRings(engine, [GUEST]);
     await engine.addDomain({
       domid: 0,
       name: 'dom0',
@@ -37,7 +39,7 @@ async function run<T>(
       domid: GUEST,
       name: 'guest1',
       module: new URL('./fixtures/guest.ts', import.meta.url).href,
-      config: { blkfront, hvPrefix: 'hv.' },
+      config: { blkfront },
     });
     r = await engine.run(async (ctl) => {
       await ctl.call(0, 'start');

@@ -1,6 +1,7 @@
 // Builds a sim host for xenbus tests: dom0 (xenstored + ring transport + dom0 xenbus) and guests.
 import { createEngine } from '../../emulator/runtime/create-engine.js';
 import type { Controller, Engine, RunResult } from '../../emulator/runtime/engine.js';
+import { shareXsRings } from '../fixtures/dom0-xenstore.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
 
@@ -34,7 +35,7 @@ async function build<T>(
   body: (ctl: Controller) => Promise<T>,
   opts: HostOptions,
 ): Promise<RunResult<T>> {
-  for (const g of guests) engine.addShared(`xs-ring-${g}`, new SharedArrayBuffer(4096));
+  shareXsRings(engine, guests);
   await engine.addDomain({ domid: 0, name: 'dom0', module: fixture('xs-dom0'), config: { guests } });
   for (const g of guests) {
     await engine.addDomain({

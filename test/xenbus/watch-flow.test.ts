@@ -11,13 +11,31 @@ import {
 } from '../../drivers/xenbus/watch-flow.js';
 import { XsType } from '../../drivers/xenbus/xs-wire.js';
 import { createEngine } from '../../emulator/runtime/create-engine.js';
-import type { Controller, RunResult, TraceEvent } from '../../emulator/runtime/engine.js';
+import type { Controller, Engine, RunResult, TraceEvent } from '../../emulator/runtime/engine.js';
 import { checkChromeTrace, toChromeTrace } from '../../emulator/trace/perfetto.js';
 import { checkEvent } from '../../emulator/trace/vocabulary.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
+import { shareXsRings } from '../fixtures/dom0-xenstore.js';
 
 const KEY_SPAN = 2 ** 32;
 const keyOf = (flow: number) => Math.floor(flow / KEY_SPAN);
+
+/** dom0 (watch-flow-dom0.ts) and guest 1 (fixtures/xs-guest.ts) sharing the guest's xenstore ring. */
+async function addWatchFlowHost(engine: Engine, guestConfig?: Record<string, unknown>): Promise<void> {
+  shareXsRings(engine, [1]);
+  await engine.addDomain({
+    domid: 0,
+    name: 'dom0',
+    module: new URL('./watch-flow-dom0.ts', import.meta.url).href,
+    config: { guests: [1] },
+  });
+  await engine.addDomain({
+    domid: 1,
+    name: 'guest1',
+    module: new URL('./fixtures/xs-guest.ts', import.meta.url).href,
+    ...(guestConfig === undefined ? {} : { config: guestConfig }),
+  });
+}
 
 async function runWithGuest<T>(
   kind: 'sim' | 'threads',
@@ -26,18 +44,7 @@ async function runWithGuest<T>(
   const engine =
     kind === 'threads' ? createEngine('threads', { timeScale: 0.01 }) : createEngine('sim', { seed: 7 });
   try {
-    engine.addShared('xs-ring-1', new SharedArrayBuffer(4096));
-    await engine.addDomain({
-      domid: 0,
-      name: 'dom0',
-      module: new URL('./watch-flow-dom0.ts', import.meta.url).href,
-      config: { guests: [1] },
-    });
-    await engine.addDomain({
-      domid: 1,
-      name: 'guest1',
-      module: new URL('./fixtures/xs-guest.ts', import.meta.url).href,
-    });
+    await addWatchFlowHost(engine);
     return await engine.run(body);
   } finally {
     await engine.close();
@@ -139,19 +146,7 @@ describe('watch flows over the ring and direct connections (sim)', () => {
   it('events xenwatch discards (XSA-349 bound) have a watch-fire and no callback; the rest still pair', async () => {
     const engine = createEngine('sim', { seed: 3 });
     try {
-      engine.addShared('xs-ring-1', new SharedArrayBuffer(4096));
-      await engine.addDomain({
-        domid: 0,
-        name: 'dom0',
-        module: new URL('./watch-flow-dom0.ts', import.meta.url).href,
-        config: { guests: [1] },
-      });
-      await engine.addDomain({
-        domid: 1,
-        name: 'guest1',
-        module: new URL('./fixtures/xs-guest.ts', import.meta.url).href,
-        config: { maxPendingPerWatch: 4 },
-      });
+      await addWatchFlowHost(engine, { maxPendingPerWatch: 4 });
       const r = await engine.run(async (ctl) => ctl.call(1, 'flood', 20));
       expect(r.outcome).toBe('completed');
       const { runs, discarded } = r.value as { runs: number; discarded: number };
