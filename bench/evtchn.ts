@@ -7,16 +7,15 @@
  * This file is also the domain program the two workers run (`boot`).
  */
 import { GuestEvents } from '../drivers/events.js';
+import { hypervisorBuffers } from '../emulator/machine/shared-names.js';
 import type { DomainContext, DomainProgram } from '../emulator/runtime/engine.js';
-import { createThreadsEngine } from '../emulator/runtime/threads.js';
 import { Hypervisor } from '../hypervisor/hypervisor.js';
-import type { HypervisorBuffers } from '../hypervisor/shared-state.js';
 import type { BenchCase } from './harness.js';
+import { onTwoDomains } from './two-domains.js';
 
 export const EVTCHN_ONE_WAY = 'event channel one-way stream, window 32, hold-off (threads)';
 export const EVTCHN_ROUND_TRIP = 'event channel round trips (threads)';
 const WINDOW = 32;
-const HV = 'hv.';
 
 interface Words {
   /** Sender's sequence, receiver's acknowledged sequence, and the two event thresholds (ring.h's
@@ -30,9 +29,7 @@ const SEND_EVENT = 3;
 
 export function boot(ctx: DomainContext): DomainProgram {
   const { env } = ctx;
-  const buffers: Record<string, SharedArrayBuffer> = {};
-  for (const [k, v] of Object.entries(ctx.shared)) if (k.startsWith(HV)) buffers[k.slice(HV.length)] = v;
-  const hv = Hypervisor.attach(buffers as HypervisorBuffers, ctx.kicker);
+  const hv = Hypervisor.attach(hypervisorBuffers(ctx.shared), ctx.kicker);
   const hc = hv.hypercalls(env.domid);
   const events = new GuestEvents(hc);
   events.attach(env);
@@ -110,38 +107,25 @@ export function boot(ctx: DomainContext): DomainProgram {
 
 /** Runs `mode` between two domains in two workers; returns real ms for n messages. */
 export async function measureEvtchn(mode: 'stream' | 'round-trip', n: number): Promise<number> {
-  const hv = Hypervisor.create({ frames: 256, maxDomains: 3 });
-  const d0 = hv.hypercalls(0);
-  const a = d0.createDomain();
-  const b = d0.createDomain();
-  d0.unpauseDomain(a);
-  d0.unpauseDomain(b);
-  const engine = createThreadsEngine({ timeScale: 1, watchdogMs: 10_000 });
-  try {
-    for (const [k, v] of Object.entries(hv.buffers)) engine.addShared(HV + k, v);
-    engine.addShared('words', new SharedArrayBuffer(16));
-    const module = import.meta.url;
-    await engine.addDomain({ domid: a, name: 'sender', module });
-    await engine.addDomain({ domid: b, name: 'receiver', module });
-    const r = await engine.run(async (ctl) => {
-      const port = (await ctl.call(b, 'listen', a)) as number;
-      await ctl.call(a, 'connect', b, port);
-      const q = ctl.env.waitQueue('receiver');
-      let done = false;
-      ctl.env.spawn('receiver', async () => {
-        await ctl.call(b, mode === 'stream' ? 'receive' : 'pong', n);
-        done = true;
-        q.wakeAll();
-      });
-      const ms = (await ctl.call(a, mode === 'stream' ? 'send' : 'ping', n)) as number;
-      await ctl.env.wait(q, () => done, { what: 'the receiver to finish' });
-      return ms;
+  const host = {
+    module: import.meta.url,
+    names: ['sender', 'receiver'] as [string, string],
+    shared: { words: new SharedArrayBuffer(16) },
+  };
+  return onTwoDomains(host, async (ctl, a, b) => {
+    const port = (await ctl.call(b, 'listen', a)) as number;
+    await ctl.call(a, 'connect', b, port);
+    const q = ctl.env.waitQueue('receiver');
+    let done = false;
+    ctl.env.spawn('receiver', async () => {
+      await ctl.call(b, mode === 'stream' ? 'receive' : 'pong', n);
+      done = true;
+      q.wakeAll();
     });
-    if (r.outcome !== 'completed') throw new Error(`evtchn bench: ${r.outcome} ${r.error?.message ?? ''}`);
-    return r.value as number;
-  } finally {
-    await engine.close();
-  }
+    const ms = (await ctl.call(a, mode === 'stream' ? 'send' : 'ping', n)) as number;
+    await ctl.env.wait(q, () => done, { what: 'the receiver to finish' });
+    return ms;
+  });
 }
 
 export function evtchnCases(baseline: string): BenchCase[] {

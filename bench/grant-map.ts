@@ -6,20 +6,17 @@
  * This file is also the domain program the two workers run (`boot`).
  */
 import { GrantTable } from '../drivers/grant-table.js';
+import { hypervisorBuffers } from '../emulator/machine/shared-names.js';
 import type { DomainContext, DomainProgram } from '../emulator/runtime/engine.js';
-import { createThreadsEngine } from '../emulator/runtime/threads.js';
 import { Hypervisor } from '../hypervisor/hypervisor.js';
 import { GNTST_okay } from '../hypervisor/layout.js';
-import type { HypervisorBuffers } from '../hypervisor/shared-state.js';
 import type { BenchCase } from './harness.js';
+import { onTwoDomains } from './two-domains.js';
 
 export const GRANT_MAP_UNMAP = 'grant map + unmap pairs (threads)';
-const HV = 'hv.';
 
 export function boot(ctx: DomainContext): DomainProgram {
-  const buffers: Record<string, SharedArrayBuffer> = {};
-  for (const [k, v] of Object.entries(ctx.shared)) if (k.startsWith(HV)) buffers[k.slice(HV.length)] = v;
-  const hv = Hypervisor.attach(buffers as HypervisorBuffers, ctx.kicker);
+  const hv = Hypervisor.attach(hypervisorBuffers(ctx.shared), ctx.kicker);
   const hc = hv.hypercalls(ctx.env.domid);
   return {
     async grant(peer: number): Promise<number> {
@@ -42,26 +39,14 @@ export function boot(ctx: DomainContext): DomainProgram {
 }
 
 export async function measureGrantMapUnmap(n: number): Promise<number> {
-  const hv = Hypervisor.create({ frames: 256, maxDomains: 3 });
-  const d0 = hv.hypercalls(0);
-  const a = d0.createDomain();
-  const b = d0.createDomain();
-  d0.unpauseDomain(a);
-  d0.unpauseDomain(b);
-  const engine = createThreadsEngine({ timeScale: 1, watchdogMs: 10_000 });
-  try {
-    for (const [k, v] of Object.entries(hv.buffers)) engine.addShared(HV + k, v);
-    await engine.addDomain({ domid: a, name: 'granter', module: import.meta.url });
-    await engine.addDomain({ domid: b, name: 'mapper', module: import.meta.url });
-    const r = await engine.run(async (ctl) => {
+  const ms = await onTwoDomains(
+    { module: import.meta.url, names: ['granter', 'mapper'] },
+    async (ctl, a, b) => {
       const ref = (await ctl.call(a, 'grant', b)) as number;
       return (await ctl.call(b, 'mapUnmap', a, ref, n)) as number;
-    });
-    if (r.outcome !== 'completed') throw new Error(`grant bench: ${r.outcome} ${r.error?.message ?? ''}`);
-    return (n * 1000) / (r.value as number);
-  } finally {
-    await engine.close();
-  }
+    },
+  );
+  return (n * 1000) / ms;
 }
 
 export function grantMapCases(baseline: string): BenchCase[] {
