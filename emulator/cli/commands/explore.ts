@@ -19,8 +19,8 @@ import {
 } from '../../scenario/explore.js';
 import { replayCommand } from '../../scenario/explore-replay.js';
 import { makeChalk } from '../../trace/timeline.js';
+import { type CommandIo, consoleIo } from './console-io.js';
 import { loadScenarioOrReport } from './load-scenario.js';
-import { terminalColorLevel } from './run.js';
 
 interface ExploreArgs {
   file: string;
@@ -40,10 +40,7 @@ export interface ProgressStream {
   write(text: string): void;
 }
 
-export interface ExploreCommandIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  colorLevel: 0 | 1 | 2 | 3;
+export interface ExploreCommandIo extends CommandIo {
   progress?: ProgressStream;
   /** Clock for throttling progress (ms). */
   now?: () => number;
@@ -325,9 +322,7 @@ export const exploreCommandModule: CommandModule<object, ExploreArgs> = {
         out: argv.out,
       },
       {
-        out: (l) => console.log(l),
-        err: (l) => console.error(l),
-        colorLevel: terminalColorLevel(),
+        ...consoleIo(),
         progress: { isTTY: process.stderr.isTTY === true, write: (t) => process.stderr.write(t) },
       },
     );

@@ -20,16 +20,15 @@ import { ExternalInbox } from '../../runtime/external-inbox.js';
 import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
 import { formatDuration } from '../../scenario/units.js';
 import { makeChalk, renderStall, renderTimeline, type Verbosity } from '../../trace/timeline.js';
+import { type CommandIo, consoleIo } from './console-io.js';
+import { type EngineArgs, engineOptions } from './engine-options.js';
 import { loadScenarioOrReport } from './load-scenario.js';
 import { closeServeSocket, listenServeSocket, type ServeRequest, serveLoop } from './serve.js';
 import { writeTraceFiles } from './trace.js';
 import { checkXenstoreSocketPath, XenstoreSocketRelay } from './xenstore-socket-relay.js';
 
-interface RunArgs {
+interface RunArgs extends EngineArgs {
   file: string;
-  engine: 'sim' | 'threads';
-  seed?: number;
-  timeScale: number;
   replay?: string;
   serve?: string;
   xenstoreSocket?: string;
@@ -41,24 +40,13 @@ interface RunArgs {
 }
 
 /** Output and exit code, so tests can run the command without a process. */
-export interface RunCommandIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  colorLevel: 0 | 1 | 2 | 3;
+export interface RunCommandIo extends CommandIo {
   /** Write a file (tests capture it); defaults to the file system. */
   writeFile?: (path: string, text: string) => void;
 }
 
 function writeTextFile(path: string, text: string): void {
   writeFileSync(path, text);
-}
-
-/** chalk's level for this stdout: 0 when it is not a TTY or NO_COLOR is set. */
-export function terminalColorLevel(stream: NodeJS.WriteStream = process.stdout): 0 | 1 | 2 | 3 {
-  if (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '') return 0;
-  if (!stream.isTTY) return 0;
-  const depth = stream.getColorDepth?.() ?? 1;
-  return depth >= 24 ? 3 : depth >= 8 ? 2 : 1;
 }
 
 export function parseReplay(text: string): number[] {
@@ -245,22 +233,9 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
   command: 'run <file>',
   describe: 'Run a scenario file and print what every component did, the stalls, and the verdict',
   builder: (y: Argv) =>
-    y
-      .positional('file', { type: 'string', demandOption: true, describe: 'Scenario YAML file' })
-      .option('engine', {
-        choices: ['sim', 'threads'] as const,
-        default: 'sim' as const,
-        describe: 'sim: one thread, virtual time, seeded; threads: a worker per domain, real scaled time',
-      })
-      .option('seed', {
-        type: 'number',
-        describe: 'sim: scheduler seed (default: the scenario seed, else 1)',
-      })
-      .option('time-scale', {
-        type: 'number',
-        default: 0.01,
-        describe: 'threads: virtual ms per real ms is 1/X (0.01: 5 s takes 50 ms)',
-      })
+    engineOptions(
+      y.positional('file', { type: 'string', demandOption: true, describe: 'Scenario YAML file' }),
+    )
       .option('replay', { type: 'string', describe: 'sim: scheduling choices to replay, e.g. 0,1,0,2' })
       .option('serve', {
         type: 'string',
@@ -327,7 +302,7 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         ...(argv.keepWorkDir ? { keepWorkDir: true } : {}),
         verbosity,
       },
-      { out: (l) => console.log(l), err: (l) => console.error(l), colorLevel: terminalColorLevel() },
+      consoleIo(),
     );
   },
 };

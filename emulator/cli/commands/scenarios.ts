@@ -12,7 +12,7 @@ import { ScenarioError } from '../../scenario/errors.js';
 import { VERSION_SWITCHES } from '../../scenario/model.js';
 import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { makeChalk } from '../../trace/timeline.js';
-import { terminalColorLevel } from './run.js';
+import { type CommandIo, consoleIo } from './console-io.js';
 
 export interface CatalogueEntry {
   file: string;
@@ -65,11 +65,7 @@ export function catalogue(dir: string): CatalogueEntry[] {
   });
 }
 
-export interface ScenariosCommandIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-  colorLevel: 0 | 1 | 2 | 3;
-}
+export type ScenariosCommandIo = CommandIo;
 
 export function scenariosCommand(args: { dir?: string; json: boolean }, io: ScenariosCommandIo): number {
   const dir = args.dir ?? defaultScenarioDir();
@@ -126,7 +122,7 @@ export const scenariosCommandModule: CommandModule<object, ScenariosArgs> = {
   handler: (argv: ArgumentsCamelCase<ScenariosArgs>) => {
     process.exitCode = scenariosCommand(
       { ...(argv.dir !== undefined ? { dir: argv.dir } : {}), json: argv.json },
-      { out: (l) => console.log(l), err: (l) => console.error(l), colorLevel: terminalColorLevel() },
+      consoleIo(),
     );
   },
 };

@@ -8,13 +8,11 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { ScenarioError } from '../../scenario/errors.js';
 import { runRepl } from '../shell/repl.js';
 import { ShellSession } from '../shell/session.js';
-import { terminalColorLevel } from './run.js';
+import { terminalColorLevel } from './console-io.js';
+import { type EngineArgs, engineOptions } from './engine-options.js';
 
-interface ShellArgs {
+interface ShellArgs extends EngineArgs {
   file?: string;
-  engine: 'sim' | 'threads';
-  seed?: number;
-  timeScale: number;
   keepGoing: boolean;
 }
 
@@ -22,22 +20,16 @@ export const shellCommandModule: CommandModule<object, ShellArgs> = {
   command: 'shell [file]',
   describe: 'an interactive session on an emulated host (xl, tap-ctl, xenstore, dd, rings, grants ...)',
   builder: (y: Argv) =>
-    y
-      .positional('file', {
+    engineOptions(
+      y.positional('file', {
         type: 'string',
         describe: 'scenario whose host to build (its steps wait for step/continue)',
-      })
-      .option('engine', { choices: ['sim', 'threads'] as const, default: 'sim' as const, describe: 'engine' })
-      .option('seed', {
-        type: 'number',
-        describe: 'sim: scheduler seed (default: the scenario seed, else 1)',
-      })
-      .option('time-scale', { type: 'number', default: 0.01, describe: 'threads: real ms per virtual ms' })
-      .option('keep-going', {
-        type: 'boolean',
-        default: false,
-        describe: 'exit 0 even when commands failed',
-      }) as unknown as Argv<ShellArgs>,
+      }),
+    ).option('keep-going', {
+      type: 'boolean',
+      default: false,
+      describe: 'exit 0 even when commands failed',
+    }) as unknown as Argv<ShellArgs>,
   handler: async (argv: ArgumentsCamelCase<ShellArgs>) => {
     process.exitCode = await shellCommand(argv, {
       input: process.stdin,

@@ -11,14 +11,12 @@ import { type RunScenarioResult, runScenario } from '../../scenario/run.js';
 import { toMermaid } from '../../trace/mermaid.js';
 import { checkChromeTrace, toChromeTrace } from '../../trace/perfetto.js';
 import { ringwatchLines } from '../../trace/ringwatch.js';
+import { type EngineArgs, engineOptions } from './engine-options.js';
 import { loadScenarioOrReport } from './load-scenario.js';
 
-export interface TraceArgs {
+export interface TraceArgs extends EngineArgs {
   file: string;
   output: string;
-  engine: 'sim' | 'threads';
-  seed?: number;
-  timeScale: number;
   mermaid?: string;
   rings: boolean;
 }
@@ -128,28 +126,16 @@ export const traceCommandModule: CommandModule<object, TraceArgs> = {
   command: 'trace <file>',
   describe: 'Run a scenario and write a Perfetto/Chrome trace (and optionally a Mermaid diagram)',
   builder: (y: Argv) =>
-    y
-      .positional('file', { type: 'string', demandOption: true, describe: 'Scenario YAML file' })
-      .option('output', {
-        alias: 'o',
-        type: 'string',
-        demandOption: true,
-        describe: 'Trace JSON file to write (open it in ui.perfetto.dev)',
-      })
-      .option('engine', {
-        choices: ['sim', 'threads'] as const,
-        default: 'sim' as const,
-        describe: 'sim: one thread, virtual time, seeded; threads: a worker per domain, real scaled time',
-      })
-      .option('seed', {
-        type: 'number',
-        describe: 'sim: scheduler seed (default: the scenario seed, else 1)',
-      })
-      .option('time-scale', {
-        type: 'number',
-        default: 0.01,
-        describe: 'threads: virtual ms per real ms is 1/X',
-      })
+    engineOptions(
+      y
+        .positional('file', { type: 'string', demandOption: true, describe: 'Scenario YAML file' })
+        .option('output', {
+          alias: 'o',
+          type: 'string',
+          demandOption: true,
+          describe: 'Trace JSON file to write (open it in ui.perfetto.dev)',
+        }),
+    )
       .option('mermaid', {
         type: 'string',
         describe: 'Also write a Mermaid sequence diagram of the control path',
