@@ -5,20 +5,20 @@
  * real CLI in child processes (server and client), the others call the same functions in-process.
  */
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { attachCommand, attachRequest, servedArgv } from '../../emulator/cli/commands/attach.js';
 import { runCommand } from '../../emulator/cli/commands/run.js';
 import { parseServeLine } from '../../emulator/cli/commands/serve.js';
+import { testTempDir } from '../temp-dirs.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const DEADLOCK = join(root, 'scenarios/blktap2-teardown-deadlock.yaml');
 
 function socketPath(): string {
-  return join(mkdtempSync(join(tmpdir(), 'xenpv-attach-')), 's.sock');
+  return join(testTempDir('attach'), 's.sock');
 }
 
 /** Resolves once `path` exists (the served run listens before its steps). */

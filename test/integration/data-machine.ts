@@ -5,9 +5,9 @@
  * FILL (a random pattern: a function of the absolute offset with no short period, so a read from the
  * wrong offset cannot pass) and any read can be checked against the file.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { type Pattern, patternBytes } from '../../emulator/guest/pattern.js';
 import type {
   MachineBlkbackParams,
   MachineBlkfrontParams,
@@ -16,7 +16,7 @@ import type {
 import { MACHINE_DEFAULT_VERSIONS, type MachineVersions } from '../../emulator/machine/config.js';
 import { buildMachine } from '../../emulator/machine/machine.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
-import { type Pattern, patternBytes } from '../../emulator/guest/pattern.js';
+import { testTempDir } from '../temp-dirs.js';
 
 export const MiB = 1024 * 1024;
 export const IMAGE_BYTES = 4 * MiB;
@@ -76,7 +76,7 @@ export async function onDataMachine<T>(
   o: DataMachineOptions,
   body: (m: DataMachine) => Promise<T>,
 ): Promise<RunResult<T> & { workDir: string }> {
-  const workDir = mkdtempSync(join(tmpdir(), 'xenpv-data-'));
+  const workDir = testTempDir('data');
   const phyImage = join(workDir, 'phy.img');
   const tapImage = join(workDir, 'tap.img');
   const fill = patternBytes(FILL, 0, IMAGE_BYTES);

@@ -1,10 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Bio, BlockDevice, BlockDriver } from '../../emulator/kernel/block-device.js';
 import { KernelError } from '../../emulator/kernel/errno.js';
 import { namedHolder } from '../../emulator/kernel/kernel.js';
+import { testTempDir } from '../temp-dirs.js';
 import { inKernel } from './sim-kernel.js';
 
 /** A driver that records calls and completes bios at once. */
@@ -210,7 +210,7 @@ describe('block layer', () => {
   });
 
   test('file-backed disk reads and writes the image file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xenpv-kernel-'));
+    const dir = testTempDir('kernel');
     const path = join(dir, 'disk.img');
     writeFileSync(path, Buffer.alloc(4096, 0x11));
     const r = await inKernel(async (k) => {

@@ -2,17 +2,17 @@
  * Loop devices: bind a file (LOOP_SET_FD), read it through /dev/loopN's block device, refuse to unbind
  * while open, unbind; `losetup` as a program (-f --show, -a, -d) and its errors.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { namedHolder } from '../../emulator/kernel/kernel.js';
 import { LOOP_MAJOR, LoopDevices } from '../../emulator/kernel/loop.js';
 import { LOSETUP_PATH, losetupProgram } from '../../emulator/toolstack/hotplug/losetup.js';
+import { testTempDir } from '../temp-dirs.js';
 import { inKernel } from './sim-kernel.js';
 
 function imageFile(bytes: Uint8Array): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'xenpv-loop-')), 'disk.img');
+  const path = join(testTempDir('loop'), 'disk.img');
   writeFileSync(path, bytes);
   return path;
 }

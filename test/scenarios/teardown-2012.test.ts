@@ -4,13 +4,11 @@
  * threads engine with the same verdict and the same stall chains
  * once task ids are stripped. Threads runs at time scale 0.1: the 5 s select() is 500 ms of real time.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
 import { type RunScenarioResult, runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
+import { testTempDir } from '../temp-dirs.js';
 
 const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
 
@@ -110,7 +108,7 @@ describe('the deadlock scenario', () => {
   }, 30_000);
 
   test('same seed, same work dir: the same trace, byte for byte', async () => {
-    const workDir = mkdtempSync(join(tmpdir(), 'xenpv-determinism-'));
+    const workDir = testTempDir('determinism');
     const a = await runScenario(file('blktap2-teardown-deadlock'), { engine: 'sim', seed: 5, workDir });
     const b = await runScenario(file('blktap2-teardown-deadlock'), { engine: 'sim', seed: 5, workDir });
     expect(a.trace.length).toBeGreaterThan(100);

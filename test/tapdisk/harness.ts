@@ -3,8 +3,7 @@
  * small user-space helpers (a tap-ctl-like client speaking the message codec over ctl<pid>, and
  * control-device calls made from a process, as the kernel requires).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   BLKTAP2_CONTROL_DEVICE,
@@ -27,6 +26,7 @@ import {
 } from '../../emulator/tapdisk/message.js';
 import { DEFAULT_TAPDISK_OPTIONS, type TapdiskOptions } from '../../emulator/tapdisk/options.js';
 import { registerTapdisk, TAPDISK2_PATH } from '../../emulator/tapdisk/server.js';
+import { testTempDir } from '../temp-dirs.js';
 
 export interface Host {
   k: Kernel;
@@ -150,7 +150,7 @@ function msgName(msg: TapdiskMessage): string {
 
 /** A fresh image file of `bytes` bytes whose every 512-byte sector starts with its sector number. */
 export function makeImage(bytes: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'xenpv-tapdisk-'));
+  const dir = testTempDir('tapdisk');
   const path = join(dir, 'disk.img');
   const data = new Uint8Array(bytes);
   for (let s = 0; s < bytes / 512; s++) new DataView(data.buffer).setUint32(s * 512, s, true);

@@ -3,8 +3,7 @@
  * `node`; before 92e6cb5673 the `add` still binds a loop device afterwards and nobody unbinds it; after
  * it, `add` takes the "block" lock and gives up unless the backend still reads InitWait.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { Kernel } from '../../emulator/kernel/kernel.js';
@@ -23,12 +22,13 @@ import { LOSETUP_PATH, losetupProgram } from '../../emulator/toolstack/hotplug/l
 import { hotplugArgs } from '../../emulator/toolstack/libxl/hotplug-exec.js';
 import { XsClient } from '../../emulator/xenstored/client.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
+import { testTempDir } from '../temp-dirs.js';
 
 const BE = 'backend/vbd/1/51840';
 const SCRIPT = `/etc/xen/scripts/${BLOCK_SCRIPT}`;
 
 function imageFile(): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'xenpv-hotplug-')), 'disk.img');
+  const path = join(testTempDir('hotplug'), 'disk.img');
   writeFileSync(path, new Uint8Array(64 * 512));
   return path;
 }

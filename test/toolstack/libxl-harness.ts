@@ -4,8 +4,7 @@
  * built by libxl but run no kernel (the DomainBuilder records the boot); a test plays a guest's
  * frontend by writing its xenstore state.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlkbackVersion } from '../../drivers/blkback/common.js';
 import { Blkback } from '../../drivers/blkback/index.js';
@@ -26,6 +25,7 @@ import { XL_PATH } from '../../emulator/toolstack/libxl/host.js';
 import { installToolstack } from '../../emulator/toolstack/xl/install.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
 import { Hypervisor } from '../../hypervisor/index.js';
+import { testTempDir } from '../temp-dirs.js';
 
 export interface XlRun {
   code: number;
@@ -58,7 +58,7 @@ export interface ToolHostOptions {
 }
 
 export function makeImage(sectors = 64): string {
-  const dir = mkdtempSync(join(tmpdir(), 'xenpv-libxl-'));
+  const dir = testTempDir('libxl');
   const path = join(dir, 'disk.img');
   writeFileSync(path, new Uint8Array(sectors * 512));
   return path;

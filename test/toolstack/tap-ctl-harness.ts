@@ -4,8 +4,7 @@
  * scripted test peers of tap-ctl-peers.ts stand in for both, for failure injection the real pieces
  * cannot produce (each test that uses them says which).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BlktapDriver, type DestroySemantics, installBlktap } from '../../drivers/blktap/driver.js';
 import type { BlockDevice } from '../../emulator/kernel/block-device.js';
@@ -18,6 +17,7 @@ import { registerTapdisk } from '../../emulator/tapdisk/server.js';
 import { runTapCtl } from '../../emulator/toolstack/tap-ctl/command.js';
 import { type TapCtlContext, tapCtlContext } from '../../emulator/toolstack/tap-ctl/context.js';
 import type { TapCtlVariant } from '../../emulator/toolstack/tap-ctl-args.js';
+import { testTempDir } from '../temp-dirs.js';
 import { installTapdisk, type TapdiskLog, type TapdiskScript, TestBlktap } from './tap-ctl-peers.js';
 
 export interface TapCtlRun {
@@ -144,7 +144,7 @@ export function tapdiskMessages(trace: readonly TraceEvent[]): string[] {
 
 /** A fresh raw image of `bytes` bytes whose every 512-byte sector starts with its sector number. */
 export function makeImage(bytes: number, name = 'disk.img'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'xenpv-tap-ctl-'));
+  const dir = testTempDir('tap-ctl');
   const path = join(dir, name);
   const data = new Uint8Array(bytes);
   const view = new DataView(data.buffer);
