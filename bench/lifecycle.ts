@@ -11,7 +11,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { exploreScenario } from '../emulator/scenario/explore.js';
-import { makeWorkDir, removeWorkDir } from '../emulator/scenario/images.js';
 import { type RunScenarioOptions, runScenario } from '../emulator/scenario/run.js';
 import { parseRunnableScenario } from '../emulator/scenario/run-demo.js';
 import type { BenchCase } from './harness.js';
@@ -81,14 +80,9 @@ export function lifecycleCases(): BenchCase[] {
           readFileSync(scenarioPath('blktap2-teardown-deadlock'), 'utf8'),
           'blktap2-teardown-deadlock.yaml',
         );
-        // The images on a RAM-backed filesystem, as for the lifecycles (explore keeps a given work dir).
-        const workDir = makeWorkDir('bench-explore', 'memory');
-        try {
-          const report = await exploreScenario(scenario, { mode: 'seeds', seeds: 40, workDir });
-          return report.runsPerSecond;
-        } finally {
-          removeWorkDir(workDir);
-        }
+        // explore puts its images on a RAM-backed filesystem itself, as the lifecycles above do.
+        const report = await exploreScenario(scenario, { mode: 'seeds', seeds: 40 });
+        return report.runsPerSecond;
       },
     },
   ];
