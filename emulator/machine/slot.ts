@@ -10,6 +10,7 @@
 import { XenError } from '../../hypervisor/errno.js';
 import { Hypervisor } from '../../hypervisor/hypervisor.js';
 import type { DomainContext, DomainProgram } from '../runtime/engine.js';
+import { GUEST_ACTIONS } from '../scenario/model.js';
 import type { DomainBootConfig } from './config.js';
 import { bootHelloPing, bootHelloPong } from './demo/hello-grant.js';
 import { bootPvGuest } from './guest.js';
@@ -26,22 +27,9 @@ const BOOTS: Record<KernelName, KernelBoot> = {
   'hello-pong': bootHelloPong,
 };
 
-/** Methods the controller may call; each forwards to the running kernel. */
-export const SLOT_FORWARDED = [
-  'write',
-  'read',
-  'flush',
-  'discard',
-  'fio',
-  'open',
-  'close',
-  'shutdown',
-  'crash',
-  'offer',
-  'accept',
-  'exchange',
-  'finish',
-] as const;
+/** Methods the controller may call; each forwards to the running kernel: every guest action of the
+ *  scenario language, and the hello-grant demo's steps. */
+export const SLOT_FORWARDED: readonly string[] = [...GUEST_ACTIONS, 'offer', 'accept', 'exchange', 'finish'];
 
 export function boot(ctx: DomainContext): DomainProgram {
   const { env } = ctx;
