@@ -172,14 +172,46 @@ function checkRange(offset: number, length: number): void {
 }
 
 /**
- * The pattern's bytes for absolute offsets at..at+count-1 (count ≤ CHUNK) as a view of a shared
- * scratch or tile buffer: valid until the next call.
+ * Random chunks kept for reuse, CHUNK-aligned: a guest's write and the verify of it (a read, an
+ * `expect.data` check), and every run of an explored scenario, ask for the same bytes.
+ */
+const randomChunks = new Map<string, Uint8Array>();
+const RANDOM_CHUNKS_KEPT = 64;
+
+/** The aligned chunk `index` of the random stream `seed` (bytes index*CHUNK..), from the cache or made. */
+function randomChunk(seed: number, index: number): Uint8Array {
+  const key = `${seed}/${index}`;
+  let bytes = randomChunks.get(key);
+  if (bytes === undefined) {
+    randomWords(seed, index * (CHUNK / 4), CHUNK / 4);
+    bytes = scratch.slice(0, CHUNK);
+    // Oldest first out (Map keeps insertion order).
+    if (randomChunks.size >= RANDOM_CHUNKS_KEPT)
+      randomChunks.delete(randomChunks.keys().next().value as string);
+    randomChunks.set(key, bytes);
+  }
+  return bytes;
+}
+
+/**
+ * The pattern's bytes from absolute offset `at` on, at most `count` (≤ CHUNK) of them, as a view of a
+ * cached chunk, a tile or the scratch buffer (valid until the next call). It may be shorter than
+ * `count` (it ends at a chunk boundary): callers go on from at + its length.
  */
 function chunkAt(pattern: Pattern, at: number, count: number): Uint8Array {
   if (pattern.kind === 'random') {
+    const start = at % CHUNK;
+    const index = (at - start) / CHUNK;
+    const key = `${pattern.seed}/${index}`;
+    const cached = randomChunks.get(key);
+    const n = Math.min(count, CHUNK - start);
+    if (cached !== undefined || n >= CHUNK / 4) {
+      return (cached ?? randomChunk(pattern.seed, index)).subarray(start, start + n);
+    }
+    // A small piece of a chunk not made yet (fio's 4 KiB requests all over a disk): only its words.
     const lane = at % 4;
-    randomWords(pattern.seed, (at - lane) / 4, Math.ceil((lane + count) / 4));
-    return scratch.subarray(lane, lane + count);
+    randomWords(pattern.seed, (at - lane) / 4, Math.ceil((lane + n) / 4));
+    return scratch.subarray(lane, lane + n);
   }
   const tile = tileOf(pattern);
   const start = at % tile.period;
@@ -195,9 +227,9 @@ export function fillPattern(pattern: Pattern, offset: number, out: Uint8Array): 
   }
   // Copies, not element stores: V8 stores into a SharedArrayBuffer view one byte at a time.
   for (let i = 0; i < out.length; ) {
-    const count = Math.min(CHUNK, out.length - i);
-    out.set(chunkAt(pattern, offset + i, count), i);
-    i += count;
+    const bytes = chunkAt(pattern, offset + i, Math.min(CHUNK, out.length - i));
+    out.set(bytes, i);
+    i += bytes.length;
   }
   return out;
 }
@@ -215,8 +247,8 @@ export function patternBytes(pattern: Pattern, offset: number, length: number): 
 export function firstMismatch(pattern: Pattern, offset: number, data: Uint8Array): number {
   checkRange(offset, data.length);
   for (let i = 0; i < data.length; ) {
-    const count = Math.min(CHUNK, data.length - i);
-    const expected = chunkAt(pattern, offset + i, count);
+    const expected = chunkAt(pattern, offset + i, Math.min(CHUNK, data.length - i));
+    const count = expected.length;
     const got = data.subarray(i, i + count);
     // One memcmp per chunk; the byte loop only runs on the chunk that differs.
     if (Buffer.compare(got, expected) !== 0) {

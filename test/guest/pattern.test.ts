@@ -102,6 +102,15 @@ describe('long ranges (made a chunk at a time)', () => {
     expect(sha256(patternBytes(pattern, offset, length))).toBe(digest);
   });
 
+  it('a small piece is the same made alone or cut from a kept 64 KiB chunk', () => {
+    const pattern: Pattern = { kind: 'random', seed: 424242 };
+    const at = 5 * 65536 + 4093;
+    const alone = hex(patternBytes(pattern, at, 4100));
+    patternBytes(pattern, 5 * 65536, 3 * 65536); // makes and keeps chunks 5, 6 and 7
+    expect(hex(patternBytes(pattern, at, 4100))).toBe(alone);
+    expect(hex(patternBytes(pattern, 5 * 65536, 3 * 65536).subarray(4093, 4093 + 4100))).toBe(alone);
+  });
+
   it('fills guest (SharedArrayBuffer) memory with the same bytes as ordinary memory', () => {
     for (const pattern of [
       { kind: 'zero' },
