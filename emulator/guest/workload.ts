@@ -11,8 +11,8 @@ import type { GuestMemory } from '../../drivers/busdma/guest-memory.js';
 import type { BioOp, BlockLayer } from '../kernel/block-device.js';
 import { isKernelError } from '../kernel/errno.js';
 import type { Env } from '../runtime/engine.js';
-import { fillPattern, firstMismatch, type Pattern } from './pattern.js';
 import type { DiskHandle } from './block-layer.js';
+import { fillPattern, firstMismatch, type Pattern } from './pattern.js';
 
 export const SECTOR = 512;
 

@@ -4,9 +4,9 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { firstMismatch } from '../guest/pattern.js';
 import type { Millis, StallReport } from '../runtime/engine.js';
 import type { DomainState, Scenario, TextMatcher } from './model.js';
-import { firstMismatch } from '../guest/pattern.js';
 import type { StepRecord } from './run-steps.js';
 import { formatDuration } from './units.js';
 

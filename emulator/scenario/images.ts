@@ -16,8 +16,8 @@
 import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Scenario } from './model.js';
 import { fillPattern, formatPattern, type Pattern } from '../guest/pattern.js';
+import type { Scenario } from './model.js';
 
 export type ImageStore = 'disk' | 'memory';
 

@@ -5,10 +5,11 @@
  * `expect-error` inverts success (the message must contain it); `may-fail` records a failure without
  * failing the scenario.
  */
+
+import { formatPattern } from '../guest/pattern.js';
 import type { Machine } from '../machine/machine.js';
 import type { Controller, Millis } from '../runtime/engine.js';
 import type { Fault, GuestAction, Step, WaitCondition } from './model.js';
-import { formatPattern } from '../guest/pattern.js';
 import { formatDuration } from './units.js';
 
 export interface StepRecord {

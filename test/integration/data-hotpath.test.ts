@@ -9,12 +9,12 @@
 import { describe, expect, test } from 'vitest';
 import { GuestMemory } from '../../drivers/busdma/guest-memory.js';
 import { GuestBlockLayer } from '../../emulator/guest/block-layer.js';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import { Workload } from '../../emulator/guest/workload.js';
 import { type Bio, BlockLayer } from '../../emulator/kernel/block-device.js';
 import { KernelWaits } from '../../emulator/kernel/waits.js';
 import type { Env } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
-import { patternBytes } from '../../emulator/guest/pattern.js';
 import { makeHost } from '../hypervisor/fixture.js';
 
 const PAGE = 4096;

@@ -11,9 +11,9 @@
  * guest's blkfront line, so a variant that silently fell back to another would fail.
  */
 import { describe, expect, test } from 'vitest';
+import { firstMismatch, type Pattern } from '../../emulator/guest/pattern.js';
 import type { MachineBlkfrontParams } from '../../emulator/machine/config.js';
 import type { TraceEvent } from '../../emulator/runtime/engine.js';
-import { firstMismatch, type Pattern } from '../../emulator/guest/pattern.js';
 import { type DataMachine, FILL, MiB, onDataMachine, PHY, removeWorkDir, TAP } from './data-machine.js';
 
 const KiB = 1024;

@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
+import { patternBytes } from '../../emulator/guest/pattern.js';
 import {
   checkImageStore,
   createImages,
@@ -10,7 +11,6 @@ import {
   removeWorkDir,
 } from '../../emulator/scenario/images.js';
 import { scenario } from '../../emulator/scenario/load.js';
-import { patternBytes } from '../../emulator/guest/pattern.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 
 const dirs: string[] = [];

@@ -3,10 +3,11 @@
  * in the real system (xl and tap-ctl to dom0's user space, dd to the guest's kernel, xenstore to dom0's
  * client), as scenario steps do. Commands are plain data so the sim backend can run them again.
  */
+
+import { formatPattern, type Pattern } from '../../guest/pattern.js';
 import type { Machine } from '../../machine/machine.js';
 import type { Controller } from '../../runtime/engine.js';
 import type { GuestAction, Scenario } from '../../scenario/model.js';
-import { formatPattern, type Pattern } from '../../guest/pattern.js';
 import { runStep, type StepRecord } from '../../scenario/run-steps.js';
 import { formatDuration } from '../../scenario/units.js';
 

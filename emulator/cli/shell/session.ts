@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Pattern, parsePattern } from '../../guest/pattern.js';
 import { ScenarioError } from '../../scenario/errors.js';
 import type { Scenario } from '../../scenario/model.js';
-import { type Pattern, parsePattern } from '../../guest/pattern.js';
 import { loadRunnableScenario } from '../../scenario/run-demo.js';
 import { splitCommand } from '../../scenario/run-steps.js';
 import { fixHint } from '../../scenario/suggest.js';

@@ -36,7 +36,7 @@ export function libxlPath(d: LibxlDevice): string {
 /** "/local/domain/0/backend/vbd/3/51712" → the device, or undefined (libxl__parse_backend_path). */
 export function parseBackendPath(path: string, domid: number, devid: number): LibxlDevice | undefined {
   const m = /^\/local\/domain\/(\d+)\/backend\/([a-z0-9]+)\/(\d+)\/(\d+)$/.exec(path);
-  if (!m || m[2] !== 'vbd') return undefined;
+  if (m?.[2] !== 'vbd') return undefined;
   return {
     backendDomid: Number(m[1]),
     backendKind: 'vbd',
