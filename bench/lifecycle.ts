@@ -27,9 +27,16 @@ export function lifecycleScenarioText(): string {
   return out;
 }
 
-/** Runs for about `ms` (at least `min` runs); returns runs per second. */
-async function perSecond(run: () => Promise<void>, ms: number, min: number): Promise<number> {
+interface Rate {
+  perSecond: number;
+  /** Share of the wall time the main thread spent waiting in the event loop (0..1). */
+  idle: number;
+}
+
+/** Runs for about `ms` (at least `min` runs): runs per second and the event loop's idle share. */
+async function perSecond(run: () => Promise<void>, ms: number, min: number): Promise<Rate> {
   let n = 0;
+  const elu = performance.eventLoopUtilization();
   const start = performance.now();
   let now = start;
   while (n < min || now - start < ms) {
@@ -37,14 +44,15 @@ async function perSecond(run: () => Promise<void>, ms: number, min: number): Pro
     n++;
     now = performance.now();
   }
-  return (n * 1000) / (now - start);
+  const used = performance.eventLoopUtilization(elu);
+  return { perSecond: (n * 1000) / (now - start), idle: used.idle / (used.idle + used.active) };
 }
 
 /** Nothing is traced in the bench: emitters that ask `trace.wants` do not even build their events. */
 const NO_TRACE = (): boolean => false;
 
 /** Lifecycles per second over about 2 s with these run options. */
-async function lifecycles(options: Pick<RunScenarioOptions, 'imageStore' | 'traceFilter'>): Promise<number> {
+async function lifecycles(options: Pick<RunScenarioOptions, 'imageStore' | 'traceFilter'>): Promise<Rate> {
   const { scenario } = parseRunnableScenario(lifecycleScenarioText(), 'lifecycle.yaml');
   // One run first: module imports and JIT warm-up are not what the figure measures.
   await runScenario(scenario, { engine: 'sim', seed: 0, ...options });
@@ -61,16 +69,30 @@ async function lifecycles(options: Pick<RunScenarioOptions, 'imageStore' | 'trac
 }
 
 export function lifecycleCases(): BenchCase[] {
+  // The headline measurement's idle share, reported as its own figure right after it.
+  let headline: Rate | undefined;
   return [
     {
       name: 'sim lifecycles (create, tap disk, write 1 MiB, shutdown, 4.2 destroy)',
       unit: 'runs/s',
-      run: () => lifecycles({ imageStore: 'memory', traceFilter: NO_TRACE }),
+      run: async () => {
+        headline = await lifecycles({ imageStore: 'memory', traceFilter: NO_TRACE });
+        return headline.perSecond;
+      },
+    },
+    {
+      // A sim run never needs the event loop: any idle here is a wait on the loader, a timer or I/O.
+      name: 'event-loop idle during those lifecycles (lower is better)',
+      unit: '% idle',
+      run: async () => {
+        if (headline === undefined) throw new Error('bench lifecycle: the idle share follows the lifecycles');
+        return headline.idle * 100;
+      },
     },
     {
       name: 'sim lifecycles, as `xenpv run` does them (images on disk, full trace)',
       unit: 'runs/s',
-      run: () => lifecycles({}),
+      run: async () => (await lifecycles({})).perSecond,
     },
     {
       name: 'explore --seeds on blktap2-teardown-deadlock',

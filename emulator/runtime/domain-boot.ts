@@ -27,9 +27,27 @@ export function checkDomainSpec(spec: DomainSpec, existing: ReadonlySet<number>)
   }
 }
 
+type DomainModule = Record<string, unknown>;
+
+/**
+ * Modules already loaded, by URL. Node caches the module itself, but every `import()` still asks the
+ * loader to resolve the URL, and under a loader with off-thread hooks (tsx: vitest, `npx tsx`) that is
+ * a round trip to the hooks thread: the main thread idles once per domain per run (a sim lifecycle
+ * otherwise never leaves the microtask queue). A failed import is not kept, so it is retried.
+ */
+const loadedModules = new Map<string, DomainModule>();
+
+async function loadDomainModule(url: string): Promise<DomainModule> {
+  const hit = loadedModules.get(url);
+  if (hit !== undefined) return hit;
+  const mod = (await import(url)) as DomainModule;
+  loadedModules.set(url, mod);
+  return mod;
+}
+
 export async function bootDomain(spec: DomainSpec, ctx: DomainContext): Promise<DomainProgram> {
   const exportName = spec.exportName ?? 'boot';
-  const mod = (await import(spec.module)) as Record<string, unknown>;
+  const mod = await loadDomainModule(spec.module);
   const boot = mod[exportName];
   if (typeof boot !== 'function') {
     throw new Error(`addDomain dom${spec.domid}: ${spec.module} has no function export '${exportName}'`);
