@@ -110,21 +110,34 @@ export class XenVbd {
   }
 }
 
+/** What a held vbd's release waits on once it is no longer up to the toolstack (see vbdHolder). */
+export interface VbdRelease {
+  /** The release is under way and stuck: a disconnect draining references, a deferred free. */
+  releasing?: () => WaitFor | undefined;
+  /**
+   * The backend directory is gone and the device's removal waits in (or runs in) xenwatch
+   * (BackendBus.removalWait): xenwatch, not the toolstack, must act.
+   */
+  removal?: () => WaitFor | undefined;
+}
+
 /**
  * The holder blkback opens a vbd as: "blkback vbd-<fe>-<devid>". It is not blocked in the kernel sense,
- * but it keeps the device open until its xenbus device is removed, which someone else must do.
+ * but it keeps the device open until its xenbus device is removed (W4). Who must act, most specific
+ * first: the release already under way; xenwatch, once the removal is queued there; else whoever
+ * removes the backend directory (the toolstack).
  */
 export function vbdHolder(
   ctx: BlkbackContext,
   busId: string,
   nodename: string,
-  releasing: () => WaitFor | undefined = () => undefined,
+  release: VbdRelease = {},
 ): Holder {
-  // Once the removal runs, the device is released at the end of the disconnect: name what that waits on.
   return namedHolder(
     `blkback ${busId}`,
     () =>
-      releasing() ?? {
+      release.releasing?.() ??
+      release.removal?.() ?? {
         what: `removal of ${nodename} (by the toolstack)`,
         holders: () => ctx.removalHolders(nodename),
       },

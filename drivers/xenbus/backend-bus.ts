@@ -5,7 +5,7 @@
  * one is pending (XSA-349, frontend_will_handle), and a frontend whose state node vanished (Unknown)
  * gets its backend device unregistered.
  */
-import type { Env } from '../../emulator/runtime/engine.js';
+import type { Env, WaitFor } from '../../emulator/runtime/engine.js';
 import { type XenBusType, XenbusBus } from './bus.js';
 import type { XenbusClient } from './client.js';
 import type { XenbusDevice } from './device.js';
@@ -103,6 +103,27 @@ export class BackendBus extends XenbusBus {
   }
 
   /**
+   * What a party holding on until `nodename`'s device is removed waits for once the removal is in
+   * xenwatch's hands: an event of the bus root watch naming the device's directory or a parent of it is
+   * queued (or its callback, xenbus_dev_changed, is running). A registered device's directory produces
+   * such an event only by disappearing (its creation was handled before it registered; simplification:
+   * a remove and re-create before xenwatch runs counts as a removal). Undefined when no removal is
+   * pending there, i.e. the directory is presumably still there and someone has yet to remove it.
+   */
+  removalWait(nodename: string): WaitFor | undefined {
+    const xenwatch = this.client.xenwatch;
+    if (xenwatch === undefined) return undefined;
+    const root = this.type.root;
+    const place = xenwatch.findEvent(
+      (watch, path) => watch.node === root && namesDirectoryOf(path, nodename),
+    );
+    if (place === undefined) return undefined;
+    return xenwatch.waitFor(
+      `${xenwatch.name} to ${place === 'queued' ? 'run' : 'finish'} the removal of ${nodename}`,
+    );
+  }
+
+  /**
    * device_shutdown for the backend bus's devices (last registered first). Since the move the bus has no
    * shutdown hook; before it, each Connected device went to Closing and waited for a completion only the
    * frontend bus ever signals.
@@ -129,4 +150,15 @@ export class BackendBus extends XenbusBus {
     if (r === 'timeout')
       this.env.trace.log('xenbus', `xenbus_dev_shutdown: ${dev.nodename} timeout closing device`);
   }
+}
+
+/**
+ * True when a change event for `path` can unregister the device at `nodename`: `path` is that directory
+ * or a parent deep enough for xenbus_dev_changed to look at (two slashes: `backend/<type>/<domid>`).
+ */
+export function namesDirectoryOf(path: string, nodename: string): boolean {
+  if (path !== nodename && !(nodename.startsWith(path) && nodename[path.length] === '/')) return false;
+  let slashes = 0;
+  for (const ch of path) if (ch === '/') slashes++;
+  return slashes >= 2;
 }

@@ -12,7 +12,7 @@
  * An event queued with a trace flow id emits `watch-callback` (component "xenwatch") right before its
  * callback runs, ending the flow xenstored's `watch-fire` started.
  */
-import type { Env, Mutex, Task, WaitQueue } from '../../emulator/runtime/engine.js';
+import type { DomId, Env, Mutex, Task, WaitFor, WaitQueue } from '../../emulator/runtime/engine.js';
 
 export type WatchCallback = (path: string, token: string) => void | Promise<void>;
 
@@ -61,6 +61,20 @@ export interface XenwatchOptions {
 
 export const DEFAULT_MAX_PENDING_PER_WATCH = 256;
 
+/** Name of the xenwatch task of a domain's kernel (Linux's kthread is "xenwatch"). */
+export const XENWATCH_TASK_NAME = 'xenwatch';
+
+/**
+ * How another party names domain `domain`'s xenwatch in the engine's holder directory
+ * (`holders.ref(...)`): the only live task of that name there, e.g. "dom0/xenwatch".
+ */
+export function xenwatchHolderLabel(domain: DomId): string {
+  return `dom${domain}/${XENWATCH_TASK_NAME}`;
+}
+
+/** Where an event stands in xenwatch: its callback is running, or it waits in the queue. */
+export type WatchEventPlace = 'running' | 'queued';
+
 export class Xenwatch {
   readonly name: string;
   readonly maxPendingPerWatch: number;
@@ -78,7 +92,7 @@ export class Xenwatch {
     private readonly env: Env,
     options: XenwatchOptions = {},
   ) {
-    this.name = options.name ?? 'xenwatch';
+    this.name = options.name ?? XENWATCH_TASK_NAME;
     this.maxPendingPerWatch = options.maxPendingPerWatch ?? DEFAULT_MAX_PENDING_PER_WATCH;
     if (!Number.isInteger(this.maxPendingPerWatch) || this.maxPendingPerWatch < 1) {
       throw new RangeError(
@@ -102,6 +116,28 @@ export class Xenwatch {
   /** The watch whose callback is running now, if any. */
   get running(): XenbusWatch | undefined {
     return this.runningEvent?.watch;
+  }
+
+  /**
+   * The first event for which `match(watch, path)` holds: the running one, else the oldest queued one.
+   * For wait-for reports: which callback the system is waiting on xenwatch to run.
+   */
+  findEvent(match: (watch: XenbusWatch, path: string) => boolean): WatchEventPlace | undefined {
+    const running = this.runningEvent;
+    if (running !== undefined && match(running.watch, running.path)) return 'running';
+    for (let i = this.head; i < this.events.length; i++) {
+      const ev = this.events[i]!;
+      if (match(ev.watch, ev.path)) return 'queued';
+    }
+    return undefined;
+  }
+
+  /**
+   * A wait on something only this xenwatch can do (run a callback): its holder is the xenwatch task,
+   * whose own wait (a sleeping callback, say) continues a stall chain.
+   */
+  waitFor(what: string): WaitFor {
+    return { what, holders: () => (this.taskRef === undefined ? [] : [this.taskRef]) };
   }
 
   start(): Task {

@@ -1,12 +1,14 @@
 /**
  * Scenario faults in the sim engine, each with the effect the mechanism it stands for produces:
- * stall-xenwatch brings the 2012 failure back under the fixed 4.2 order (teardown.md §2, residual race),
+ * stall-xenwatch brings the 2012 failure back under the fixed 4.2 order (teardown.md §2, residual race)
+ * with a chain that ends at the stuck callback, not at the toolstack,
  * SIGKILL does not end a tapdisk in its uninterruptible DETACH wait before the tapdev is released,
  * slow-image lengthens a write, fail-image gives the guest EIO (blkback logs it), lose-event with no
  * timeout behind it ends the run in a deadlock whose chain starts at the guest's write.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
+import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
 import { parseScenario } from '../../emulator/scenario/load.js';
 import { type RunScenarioResult, runScenario } from '../../emulator/scenario/run.js';
 
@@ -50,7 +52,7 @@ describe('stall-xenwatch', () => {
     expect(r.tapCtlList).toEqual([]);
   });
 
-  test('a 7 s stall once the backend is Closed brings back the 2012 cycle, broken by tap-ctl, and the orphan', async () => {
+  test('a 7 s stall once the backend is Closed brings back the 2012 failure, broken by tap-ctl, and the orphan; the chain ends at the stuck callback', async () => {
     const r = await run(
       variant(
         'blktap2-teardown-fixed',
@@ -61,11 +63,19 @@ describe('stall-xenwatch', () => {
     expect(r.outcome).toBe('completed');
     expect(r.stalls).toHaveLength(1);
     const stall = r.stalls[0]!;
-    expect(stall.cycle).toBe(true);
+    // Not the 2012 cycle: the backend directory is already gone, so blkback waits on xenwatch, not on the
+    // toolstack, and xenwatch sleeps in the injected callback.
+    expect(chainVerdict(stall)).toEqual({
+      cycle: false,
+      links: [
+        { holder: 'dom0/xl[103]', waitsFor: 'tap-ctl select() 5 s: DETACH_RSP from tapdisk 101' },
+        { holder: 'dom0/tapdisk2[101]', waitsFor: 'tapdev0 to have no openers' },
+        { holder: 'blkback vbd-1-51712', waitsFor: 'xenwatch to run the removal of backend/vbd/1/51712' },
+        { holder: 'dom0/xenwatch', waitsFor: 'fault: xenwatch stalled for 7000 ms' },
+      ],
+    });
+    expect(stall.chain.at(-1)!.heldBy).toBeUndefined();
     expect(stall.brokenBy?.timer).toBe('tap-ctl select() timeout');
-    expect(stall.chain.map((l) => l.waitsFor).join(' | ')).toMatch(
-      /DETACH_RSP from tapdisk.*tapdev0 to have no openers/,
-    );
     expect(r.tapCtlList).toEqual(['minor=0']);
     // The verdict flips on exactly the expectations the fix had made true.
     expect(r.failures.some((f) => f.startsWith('expect.stall'))).toBe(true);
@@ -79,6 +89,48 @@ describe('stall-xenwatch', () => {
       ['end', 7000],
     ]);
   });
+
+  // A stall (30 s) beyond the whole destroy (25 s): libxl's waits on the backend state and, after its forced
+  // removal, blkback's hold on tapdev0 both lead to the sleeping callback, in both engines alike.
+  const DESTROY_UNDER_STALL = readFileSync(file('blktap2-teardown-fixed'), 'utf8').replace(
+    SHUTDOWN,
+    '  - fault: { stall-xenwatch: { for: 30s } }\n  - xl: destroy guest1\n',
+  );
+  const STUCK = { holder: 'dom0/xenwatch', waitsFor: 'fault: xenwatch stalled for 30000 ms' };
+  const CLOSED_WAIT = {
+    holder: 'dom0/xl[104]',
+    waitsFor: 'backend /local/domain/0/backend/vbd/1/51712 to reach state 6 (Closed)',
+  };
+  const WANTED = [
+    { timer: 'libxl devstate 10 s timeout', verdict: { cycle: false, links: [CLOSED_WAIT, STUCK] } },
+    { timer: 'libxl devstate 10 s timeout', verdict: { cycle: false, links: [CLOSED_WAIT, STUCK] } },
+    {
+      timer: 'tap-ctl select() timeout',
+      verdict: {
+        cycle: false,
+        links: [
+          { holder: 'dom0/xl[104]', waitsFor: 'tap-ctl select() 5 s: DETACH_RSP from tapdisk 101' },
+          { holder: 'dom0/tapdisk2[101]', waitsFor: 'tapdev0 to have no openers' },
+          { holder: 'blkback vbd-1-51712', waitsFor: 'xenwatch to run the removal of backend/vbd/1/51712' },
+          STUCK,
+        ],
+      },
+    },
+  ];
+  test.each(['sim', 'threads'] as const)(
+    '%s: a destroy under a 30 s stall: libxl waits on xenwatch, then blkback does',
+    async (engine) => {
+      const r = await runScenario(parseScenario(DESTROY_UNDER_STALL, 'fault.yaml'), {
+        engine,
+        seed: 1,
+        ...(engine === 'threads' ? { timeScale: 0.1, watchdogMs: 20 } : {}),
+      });
+      expect(r.outcome).toBe('completed');
+      expect(r.stalls.map((s) => ({ timer: s.brokenBy?.timer, verdict: chainVerdict(s) }))).toEqual(WANTED);
+      expect(r.tapCtlList).toEqual(['minor=0']);
+    },
+    30_000,
+  );
 });
 
 describe('kill-tapdisk', () => {

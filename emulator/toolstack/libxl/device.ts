@@ -4,6 +4,8 @@
  * backend's state node to reach a value, with a timeout), made synchronous as in libxl 4.1.
  */
 import { XenbusState, xenbusStateName } from '../../../drivers/xenbus/state.js';
+import { xenwatchHolderLabel } from '../../../drivers/xenbus/xenwatch.js';
+import type { Holder } from '../../runtime/engine.js';
 import { domainPath } from '../../xenstored/paths.js';
 import type { LibxlCtx } from './context.js';
 import type { XsTransaction } from './xs-handle.js';
@@ -110,6 +112,19 @@ export async function xsPathCleanup(ctx: LibxlCtx, t: XsTransaction, path: strin
 
 export type DevstateResult = 'ok' | 'timeout' | 'removed';
 
+/**
+ * Who must act for a backend's state node to change: the backend driver, whose every state switch
+ * (probe, the frontend state machine, connect) runs in its domain's xenwatch. Named through the holder
+ * directory, so a stall chain continues into xenwatch's own wait (a callback sleeping, say). The
+ * backend domain is dom0, engine domain 0 (simplification: driver domains are not modelled).
+ */
+export function backendStateHolders(ctx: LibxlCtx, statePath: string): readonly Holder[] {
+  const dir = ctx.host.holders;
+  const m = /^\/local\/domain\/(\d+)\/backend\//.exec(statePath);
+  if (dir === undefined || m === null || Number(m[1]) !== 0) return [];
+  return [dir.ref(xenwatchHolderLabel(0))];
+}
+
 let devstateTokens = 0;
 
 /**
@@ -136,6 +151,7 @@ export async function devstateWait(
               what: `backend ${be} to reach state ${wanted} (${xenbusStateName(wanted)})`,
               timeoutMs: remaining,
               timeoutName: `libxl devstate ${timeoutMs / 1000} s timeout`,
+              holders: () => backendStateHolders(ctx, statePath),
             })
           : undefined;
       if (ev === undefined) {
