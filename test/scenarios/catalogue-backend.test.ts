@@ -3,6 +3,7 @@
  * verdicts pass, and the observation that tells them apart is asserted here as well.
  */
 import { describe, expect, test } from 'vitest';
+import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
 
@@ -118,9 +119,39 @@ describe('C8: xenwatch blocked by the disconnect waiting for in-flight I/O (2013
     const s = create2(r);
     expect(s.status).toBe('tolerated');
     expect(s.end - s.start).toBeGreaterThanOrEqual(10_000);
+    // libxl's wait names dom0's xenwatch, which sleeps in guest1's disconnect for the request in flight
+    const initWait = r.stalls.filter((st) =>
+      st.chain[0]!.waitsFor.includes('vbd/2/51712 to reach state 2 (InitWait)'),
+    );
+    expect(initWait).toHaveLength(1);
+    const links = chainVerdict(initWait[0]!).links;
+    expect(links.slice(0, 2)).toEqual([
+      {
+        holder: 'dom0/xl[105]',
+        waitsFor: 'backend /local/domain/0/backend/vbd/2/51712 to reach state 2 (InitWait)',
+      },
+      {
+        holder: 'dom0/xenwatch',
+        waitsFor: 'blkif vbd-1-51712 references to drop (1 request(s) in flight, 0 xenblkd not stopped)',
+      },
+    ]);
+    // the disk's I/O holder: the tapdisk serving the slow image
+    expect(links[2]?.holder).toMatch(/^dom0\/tapdisk2\[\d+\]$/);
+    // guest1's own destroy waited on the same sleeping callback for its backend to close
     expect(
-      r.stalls.some((st) => st.chain[0]!.waitsFor.includes('vbd/2/51712 to reach state 2 (InitWait)')),
-    ).toBe(true);
+      r.stalls
+        .filter((st) => st.chain[0]!.waitsFor.includes('vbd/1/51712 to reach state 6 (Closed)'))
+        .map((st) => chainVerdict(st).links[1]),
+    ).toEqual([
+      {
+        holder: 'dom0/xenwatch',
+        waitsFor: 'blkif vbd-1-51712 references to drop (1 request(s) in flight, 0 xenblkd not stopped)',
+      },
+      {
+        holder: 'dom0/xenwatch',
+        waitsFor: 'blkif vbd-1-51712 references to drop (1 request(s) in flight, 0 xenblkd not stopped)',
+      },
+    ]);
     // guest1's disconnect (at fe Closed, 100 ms) returned only when the 30 s write completed, and guest2's
     // backend never moved before that
     const states = r.trace.filter((e) => e.kind === 'xenbus-state' && e.comp === 'blkback');
