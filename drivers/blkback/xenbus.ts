@@ -4,7 +4,7 @@
  * switches, connect_ring, connect and remove. Everything here runs in dom0's xenwatch, so a callback that
  * sleeps (the 2012/2013 disconnect, C8) holds up every other device.
  */
-import type { Holder, WaitFor } from '../../emulator/runtime/engine.js';
+import type { Holder } from '../../emulator/runtime/engine.js';
 import { blkifAbiForProtocol, XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64 } from '../blkif.js';
 import type { BackendBus } from '../xenbus/backend-bus.js';
 import type { XenbusClient } from '../xenbus/client.js';
@@ -307,19 +307,6 @@ export class Blkback {
     if (blkif.freed) this.blkifs.delete(blkif);
   }
 
-  /**
-   * 2014+: once removed, a blkif whose requests are still in flight keeps its vbd open until the last
-   * completion drops the last reference and the free work runs. Undefined while the device is present.
-   */
-  private deferredFreeWait(nodename: string, blkif: XenBlkif): WaitFor | undefined {
-    if (blkif.freed || this.backends.get(nodename)?.blkif === blkif) return undefined;
-    const disk = blkif.vbd?.bdev;
-    return {
-      what: `blkif ${blkif.label} to be freed (${blkif.inflight()} request(s) in flight, refcnt ${blkif.refcnt})`,
-      holders: () => (blkif.inflight() > 0 && disk ? (disk.driver.ioHolders?.(disk) ?? []) : []),
-    };
-  }
-
   // ---- physical-device -----------------------------------------------------------------------
 
   /** backend_changed: the hotplug script wrote physical-device. */
@@ -379,7 +366,7 @@ export class Blkback {
       readonly: !mode.includes('w'),
       cdrom,
       holder: vbdHolder(this.ctx, dev.busId, dev.nodename, {
-        releasing: () => blkif.drainWait ?? this.deferredFreeWait(dev.nodename, blkif),
+        releasing: () => blkif.drainWait,
         removal: () => this.opts.bus.removalWait(dev.nodename),
       }),
     });
