@@ -142,11 +142,16 @@ async function dispatchRw(
   const vbd = ring.blkif.vbd!;
   const indirect = req.kind === 'indirect';
   const op = indirect ? req.indirectOp : req.operation;
-  traceReq(ring, 'start', op, req.sectorNumber, 0n, req.id);
   const disk = vbd.disk(ctx.behaviour.indirect);
   // Everything the ring slot alone decides (op, indirect_op, segment count, read-only, range...).
   const first = validateRequest(req, disk);
-  if (!first.ok) return rejectRequest(ring, req.id, op, first.status, first.reason, req.sectorNumber);
+  if (!first.ok) {
+    // Refused before its segments were known: the trace says 0 sectors, as the response does.
+    traceReq(ring, 'start', op, req.sectorNumber, 0n, req.id);
+    return rejectRequest(ring, req.id, op, first.status, first.reason, req.sectorNumber);
+  }
+  // A direct request's segments are in the slot; an indirect one's are counted once read below.
+  if (!indirect) traceReq(ring, 'start', op, req.sectorNumber, first.nrSectors, req.id);
 
   switch (op) {
     case BLKIF_OP_READ:
@@ -162,9 +167,13 @@ async function dispatchRw(
   let segments: readonly BlkifSegment[];
   if (req.kind === 'indirect') {
     const parsed = parseIndirect(ring, req.indirectGrefs, req.nrSegments);
-    if (typeof parsed === 'string') return failResponse(ring, req.id, op, parsed, req.sectorNumber);
+    if (typeof parsed === 'string') {
+      traceReq(ring, 'start', op, req.sectorNumber, 0n, req.id);
+      return failResponse(ring, req.id, op, parsed, req.sectorNumber);
+    }
     segments = parsed;
     const verdict = validateRequest(req, disk, segments);
+    traceReq(ring, 'start', op, req.sectorNumber, verdict.ok ? verdict.nrSectors : 0n, req.id);
     if (!verdict.ok) return rejectRequest(ring, req.id, op, verdict.status, verdict.reason, req.sectorNumber);
   } else {
     segments = req.segments;
