@@ -12,7 +12,7 @@
  */
 
 import { kernelOops } from '../../emulator/kernel/oops.js';
-import type { Task, WaitQueue } from '../../emulator/runtime/engine.js';
+import { type Task, traceWanted, type WaitQueue } from '../../emulator/runtime/engine.js';
 import type { ReadOnlyPage } from '../../hypervisor/readonly-page.js';
 import { decodeRequest, encodeResponse } from '../blkif.js';
 import { BackRing, SharedRing } from '../ring.js';
@@ -298,8 +298,11 @@ export class BlkifRing {
         this.waitingReqs = false;
         this.traceRing();
         const flags: { spurious: boolean } = { spurious };
+        const consumedBefore = this.consumed;
         const ret = await this.doBlockIoOp(kt, flags);
         spurious = flags.spurious;
+        // After a pass that took requests: req_cons caught up unless the ring halted or ran out of slots.
+        if (this.consumed !== consumedBefore) this.traceRing();
         if (ret > 0) this.waitingReqs = true;
         if (ret === -E.EACCES) {
           await env.wait(this.shutdownWq, () => kt.shouldStop, {
@@ -402,6 +405,7 @@ export class BlkifRing {
     back.rspProdPvt = (back.rspProdPvt + 1) >>> 0;
     this.answered++;
     if (back.pushResponsesAndCheckNotify() && this.port !== 0) this.ctx.events.notify(this.port);
+    this.traceRing();
     return true;
   }
 
@@ -411,12 +415,18 @@ export class BlkifRing {
     return (disk?.driver.ioHolders?.(disk) ?? []).slice();
   }
 
-  /** Ring snapshot for the teaching views (xen-ringwatch fields). */
+  /**
+   * Ring snapshot for the teaching views (xen-ringwatch fields): taken when xenblkd wakes, after each
+   * pass over the requests, after each pushed response and before the ring is unmapped. The responses
+   * the frontend took show only in a later snapshot (it re-arms rsp_event without telling the backend).
+   */
   traceRing(): void {
     const back = this.back;
-    if (back === undefined) return;
+    const trace = this.ctx.env.trace;
+    // On the per-response path: nothing is built when the trace keeps no ring events.
+    if (back === undefined || !traceWanted(trace, 'blkback', 'ring')) return;
     const s = back.sring;
-    this.ctx.env.trace.emit('blkback', 'ring', {
+    trace.emit('blkback', 'ring', {
       ring: this.label,
       req_prod: s.reqProd,
       req_cons: back.reqCons,
@@ -439,6 +449,8 @@ export class BlkifRing {
 
   /** The ring half of xen_blkif_disconnect: unbind, unmap, drop persistent grants. */
   async teardown(): Promise<void> {
+    // The last look at the ring: whatever the frontend acknowledged since the last response shows here.
+    this.traceRing();
     if (this.port !== 0) {
       this.ctx.events.close(this.port);
       this.port = 0;

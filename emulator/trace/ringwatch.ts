@@ -9,7 +9,9 @@
  * rsp_prod_pvt. Only snapshots carrying those back-end private indices (req_cons, rsp_prod_pvt) make
  * ring lines; nr_ents is printed when the snapshot carries it.
  *
- * Each message-queue half is classified against the previous sample of the same ring, as xen-ringwatch did:
+ * Each message-queue half is classified against the previous sample of the same ring, as xen-ringwatch did
+ * (one line per snapshot: the last sample taken at an earlier instant, since a peer cannot move in between
+ * snapshots of one instant):
  * IDLE  nothing outstanding;
  * BUSY  work outstanding and the consumer moved (or the work is new since the previous sample);
  * STUCK work was already outstanding at the previous sample and the consumer has not moved since —
@@ -167,9 +169,16 @@ export function ringwatchLines(events: readonly TraceEvent[], options: Ringwatch
   const lines: string[] = [];
   const prev = new Map<string, RingSample>();
   if (options.intervalMs === undefined) {
+    // Each snapshot is judged against the ring as it was at an earlier instant: snapshots taken at one
+    // instant (a wake, its pass, the responses it pushed) left the peer no time to move, so between
+    // them nothing is STUCK.
+    const before = new Map<string, RingSample | undefined>();
     for (const s of samples) {
-      lines.push(...ringwatchBlock(prev.get(key(s)), s, s.t, options.domainNames));
-      prev.set(key(s), s);
+      const k = key(s);
+      const last = prev.get(k);
+      if (last !== undefined && last.t < s.t) before.set(k, last);
+      lines.push(...ringwatchBlock(before.get(k), s, s.t, options.domainNames));
+      prev.set(k, s);
     }
     return lines;
   }

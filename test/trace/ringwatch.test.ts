@@ -180,6 +180,32 @@ describe('ring lines', () => {
     ]);
   });
 
+  test('snapshots of one instant are judged against the ring at an earlier instant, never each other', () => {
+    // One xenblkd wake at 5 ms: the wake, its pass, two responses pushed before the frontend could run;
+    // then the next wake at 9 ms finds the frontend's re-armed rsp_event, and at 12 ms it has not moved.
+    const events = [
+      ring(5, back(2, 0, 0, 1)),
+      ring(5, back(2, 2, 0, 1)),
+      ring(5, back(2, 2, 1, 1)),
+      ring(5, back(2, 2, 2, 1)),
+      ring(9, back(2, 2, 2, 3)),
+      ring(12, { ...back(3, 2, 3, 3), rsp_prod_pvt: 3 }),
+      ring(14, { ...back(3, 2, 3, 3), rsp_prod_pvt: 3 }),
+    ];
+    const halves = ringwatchLines(events)
+      .filter((l) => l.startsWith('  req') || l.startsWith('  rsp'))
+      .map((l) => l.split('  ')[2]!.split(' ')[0]);
+    expect(halves).toEqual([
+      ...['BUSY', 'IDLE'], // 5 ms wake: new requests
+      ...['IDLE', 'IDLE'], // 5 ms pass: both consumed
+      ...['IDLE', 'BUSY'], // 5 ms first response: not yet acknowledged
+      ...['IDLE', 'BUSY'], // 5 ms second response: the same instant, so not STUCK
+      ...['IDLE', 'IDLE'], // 9 ms: the frontend re-armed rsp_event past both
+      ...['BUSY', 'BUSY'], // 12 ms: a new request, a new response
+      ...['STUCK', 'STUCK'], // 14 ms: neither consumer moved since 12 ms
+    ]);
+  });
+
   test('rings are tracked separately', () => {
     const other = (t: number, f: Record<string, unknown>) => ring(t, { ...f, ring: 'vbd-2-51712' }, 0);
     const events = [ring(0, back(2, 0, 0, 1)), other(1, back(0, 0, 0, 1)), ring(2, back(2, 0, 0, 1))];
