@@ -14,5 +14,6 @@ export * from './procfs.js';
 export * from './signals.js';
 export * from './special-files.js';
 export * from './sysfs.js';
+export * from './uevent.js';
 export * from './unix-socket.js';
 export * from './waits.js';

@@ -13,6 +13,7 @@ import { PollHub } from './poll.js';
 import { type KernelServices, type Process, ProcessTable, type Program } from './process.js';
 import { mountProcfs } from './procfs.js';
 import { Sysfs } from './sysfs.js';
+import { UeventHub } from './uevent.js';
 import { UnixSockets } from './unix-socket.js';
 import { KernelWaits } from './waits.js';
 
@@ -31,6 +32,8 @@ export class Kernel implements KernelServices {
   readonly chars = new CharDevices();
   readonly blocks: BlockLayer;
   readonly sockets: UnixSockets;
+  /** Device add/remove events for udevd (NETLINK_KOBJECT_UEVENT). */
+  readonly uevents: UeventHub;
   readonly processes: ProcessTable;
   private readonly programs = new Map<string, Program>();
   private imageMajor: number | undefined;
@@ -44,6 +47,7 @@ export class Kernel implements KernelServices {
     this.poll = new PollHub(env);
     this.blocks = new BlockLayer(env, this.waits);
     this.sockets = new UnixSockets(env, this.ns, this.poll, this.waits);
+    this.uevents = new UeventHub(env, this.poll, this.waits);
     this.processes = new ProcessTable(this, options);
     for (const dir of ['/var/run', '/tmp']) this.ns.mkdir(dir, { parents: true });
     mountProcfs(this.ns, this.chars, this.blocks);
@@ -64,7 +68,11 @@ export class Kernel implements KernelServices {
   }
 
   /** Starts a process whose parent is init (reaped at exit; its status stays on the Process). */
-  spawn(program: string | Program, args: readonly string[] = [], options: { name?: string } = {}): Process {
+  spawn(
+    program: string | Program,
+    args: readonly string[] = [],
+    options: { name?: string; bootPid?: number } = {},
+  ): Process {
     return this.processes.spawn(program, args, options);
   }
 

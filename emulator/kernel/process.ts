@@ -26,6 +26,7 @@ import {
   TaskKilled,
 } from './signals.js';
 import { openAttributeFile, openBlockFile } from './special-files.js';
+import type { UeventHub } from './uevent.js';
 import type { UnixSockets } from './unix-socket.js';
 import type { FatalSignalSource, KernelWaits } from './waits.js';
 
@@ -90,6 +91,7 @@ export interface KernelServices {
   readonly chars: CharDevices;
   readonly blocks: BlockLayer;
   readonly sockets: UnixSockets;
+  readonly uevents: UeventHub;
   resolveProgram(name: string): Program;
 }
 
@@ -337,6 +339,18 @@ export class Process implements Holder {
     });
   }
 
+  /** socket(AF_NETLINK, SOCK_DGRAM, NETLINK_KOBJECT_UEVENT) + bind to the kernel's group (udevd). */
+  ueventSocket(options: { rcvbuf?: number; nonblocking?: boolean } = {}): Promise<number> {
+    return this.sys(async () => {
+      const file = this.k.uevents.openSocket(
+        this.label,
+        options.rcvbuf === undefined ? {} : { rcvbuf: options.rcvbuf },
+      );
+      file.nonblocking = options.nonblocking ?? false;
+      return this.installOrRelease(file);
+    });
+  }
+
   // ---- names ---------------------------------------------------------------------------------------
 
   unlink(path: string): Promise<void> {
@@ -539,25 +553,27 @@ export class ProcessTable implements FatalSignalSource {
       throw new KernelError('EINVAL', `process table: firstPid ${first} outside 2..${this.pidMax - 1}`);
     }
     this.lastPid = first - 1;
+    this.firstPid = first;
     this.childExit = k.env.waitQueue('child exit');
     this.stdout = k.env.waitQueue('stdout pipes');
     k.waits.setSignalSource(this);
   }
 
   private readonly pidMax: number;
+  private readonly firstPid: number;
 
   /** Starts a program. Without `parent`, init is the parent (the process is reaped as soon as it exits). */
   spawn(
     program: string | Program,
     args: readonly string[] = [],
-    options: { name?: string; parent?: number } = {},
+    options: { name?: string; parent?: number; bootPid?: number } = {},
   ): Process {
     const body = typeof program === 'string' ? this.k.resolveProgram(program) : program;
     const name = options.name ?? (typeof program === 'string' ? basename(program) : body.name || 'a.out');
     const parent = options.parent ?? INIT_PID;
     if (parent !== INIT_PID && !this.procs.has(parent))
       throw new KernelError('ESRCH', `spawn ${name}: parent ${parent}`);
-    const pid = this.allocPid(name);
+    const pid = options.bootPid === undefined ? this.allocPid(name) : this.takeBootPid(name, options.bootPid);
     const proc = new Process(this.k, this, pid, parent, name, [...args]);
     this.procs.set(pid, proc);
     this.k.env.trace.emit('proc', 'spawn', { pid, ppid: parent, name, args: [...args] });
@@ -758,6 +774,20 @@ export class ProcessTable implements FatalSignalSource {
   private reap(proc: Process): void {
     proc.state = 'reaped';
     this.procs.delete(proc.pid);
+  }
+
+  /**
+   * A daemon the boot scripts started (udevd) keeps a pid below firstPid, the range boot used up, so the
+   * pids a run hands out do not depend on which daemons dom0 runs.
+   */
+  private takeBootPid(name: string, pid: number): number {
+    if (!Number.isInteger(pid) || pid <= INIT_PID || pid >= this.firstPid)
+      throw new KernelError(
+        'EINVAL',
+        `spawn ${name}: boot pid ${pid} outside ${INIT_PID + 1}..${this.firstPid - 1}`,
+      );
+    if (this.procs.has(pid)) throw new KernelError('EEXIST', `spawn ${name}: boot pid ${pid} in use`);
+    return pid;
   }
 
   private allocPid(name: string): number {
