@@ -161,6 +161,40 @@ describe('BackendBus.removalWait', () => {
     ]);
   });
 
+  test("while the removal runs (the driver's remove sleeps) xenwatch must finish it", async () => {
+    const r = await onHost(async (env) => {
+      const { bus, client } = await backendBus(env);
+      await client.write('/local/domain/1/device/vbd/51712/state', '1');
+      await client.write('backend/vbd/1/51760/frontend-id', '1');
+      await client.write('backend/vbd/1/51760/frontend', '/local/domain/1/device/vbd/51712');
+      await client.write('backend/vbd/1/51760/state', '1');
+      const removed: string[] = [];
+      await bus.registerDriver({
+        name: 'vbd',
+        deviceType: 'vbd',
+        probe: async () => undefined,
+        otherendChanged: async () => undefined,
+        remove: async (dev) => {
+          await env.sleep(3000, { what: 'remove sleeping' });
+          removed.push(dev.nodename);
+        },
+      });
+      await env.sleep(1);
+      const registered = bus.find('backend/vbd/1/51760') !== undefined;
+      await client.rm('backend/vbd/1/51760');
+      await env.sleep(10);
+      const during = bus.removalWait('backend/vbd/1/51760')?.what;
+      await env.sleep(3000);
+      return { registered, during, after: bus.removalWait('backend/vbd/1/51760'), removed };
+    });
+    expect(r.value).toEqual({
+      registered: true,
+      during: 'xenwatch to finish the removal of backend/vbd/1/51760',
+      after: undefined,
+      removed: ['backend/vbd/1/51760'],
+    });
+  });
+
   test('a holder waiting on the queued removal: the stall chain ends at the stuck callback', async () => {
     const r = await onHost(async (env) => {
       const { bus, client, xenwatch } = await backendBus(env);
