@@ -1,7 +1,10 @@
 /**
  * The threads engine's per-thread runtime: the shared scheduler (FIFO) driven by real, scaled time.
- * When nothing is runnable the thread sleeps on one real timeout for its earliest timer; kicks and
- * messages wake it from outside. Also builds the snapshot of blocked parties the watchdog reads.
+ * When nothing is runnable a worker first blocks its thread briefly on its kick word (Atomics.wait: a
+ * futex wake is several times cheaper than a waitAsync promise settled through the event loop), letting
+ * the event loop in at least every LOOP_GAP_MS; idle for longer, it sleeps in the event loop on one real
+ * timeout for its earliest timer, and kicks and messages wake it from outside. Also builds the snapshot
+ * of blocked parties the watchdog reads.
  */
 import type { ScaledClock } from './clock.js';
 import type { Holder, HolderDirectory } from './engine.js';
@@ -9,18 +12,52 @@ import { FifoRunQueue, SchedTask, Scheduler } from './scheduler.js';
 import type { SnapshotNode } from './status-slot.js';
 import { type HolderRef, labelWithoutIds } from './waitgraph.js';
 
-/** Let the event loop in (kicks, messages, timers) after this many switches without going idle. */
+/** Let the event loop in (kicks, messages, timers) after this many switches without visiting it. */
 const SWITCHES_PER_MACROTASK = 256;
+/** Real ms an idle worker may keep its thread blocked on its kick word before sleeping in the event loop. */
+export const BLOCK_MS = 20;
+/** The event loop (messages, Node timers) gets in at least this often (real ms) while a worker blocks. */
+export const LOOP_GAP_MS = 5;
+
+/**
+ * What wakes an idle worker from outside (the kick word and the main thread's messages; see
+ * KickWatcher). The host runner in the main thread has none: it sleeps in its event loop only.
+ */
+export interface OutsideEvents {
+  /** Take a kick that has arrived, without blocking. */
+  poll(): boolean;
+  /** Block the thread up to `ms` real ms: 'kick' (taken), 'message' (only the event loop delivers it), 'timeout'. */
+  block(ms: number): 'kick' | 'message' | 'timeout';
+  /** The thread goes idle into its event loop: arrange to be woken; true when a kick was taken at once. */
+  sleep(): boolean;
+}
 
 export class RealtimeRunner {
   readonly sched: Scheduler;
   private timeout: ReturnType<typeof setTimeout> | undefined;
   private armedAt = Number.POSITIVE_INFINITY;
-  private sinceIdle = 0;
+  /** Switches since the thread last let its event loop in. */
+  private sinceLoop = 0;
+  /** performance.now() when the event loop last got in. */
+  private loopAt = performance.now();
+  /** Scheduler steps when the thread last went idle into the event loop (a later step means it woke). */
+  private stepsAtLoop = -1;
   private readonly published = new Map<string, Holder>();
   readonly holders: HolderDirectory;
   /** Called each time the thread goes idle (publish status). */
   onIdle: () => void = () => {};
+  /** Set by a worker once it takes kicks; undefined: idle means sleeping in the event loop. */
+  outside: OutsideEvents | undefined;
+  /** A setImmediate back into an idle wait is pending, and the idle period it continues began here. */
+  private loopVisitPending = false;
+  private idleSinceAtLoop = 0;
+  /** The next idle() continues the idle period that began at idleSinceAtLoop. */
+  private continuing = false;
+  private stopped = false;
+  private readonly afterLoop = (): void => {
+    this.loopVisitPending = false;
+    this.resumeIdleWait();
+  };
 
   constructor(
     private readonly clock: ScaledClock,
@@ -55,9 +92,12 @@ export class RealtimeRunner {
 
   /** Every so many switches, defer the next one to a macrotask so kicks, messages and timers get in. */
   private beforeResume(): boolean {
-    if (++this.sinceIdle < SWITCHES_PER_MACROTASK) return false;
-    this.sinceIdle = 0;
+    if (++this.sinceLoop < SWITCHES_PER_MACROTASK) return false;
+    this.sinceLoop = 0;
     setImmediate(() => {
+      this.loopAt = performance.now();
+      // A busy worker's kick word is not notified (it is awake): look at it here.
+      this.outside?.poll();
       this.sched.fireDue(this.clock.now());
       this.sched.dispatch();
     });
@@ -65,12 +105,69 @@ export class RealtimeRunner {
   }
 
   private idle(): boolean {
-    this.sinceIdle = 0;
     this.sched.fireDue(this.clock.now());
     if (this.sched.runnableCount > 0) return true;
-    this.arm();
+    const outside = this.outside;
+    if (outside?.poll() && this.sched.runnableCount > 0) return true;
     this.onIdle();
+    const since = this.continuing ? this.idleSinceAtLoop : performance.now();
+    this.continuing = false;
+    if (outside !== undefined) return this.idleWait(outside, since);
+    this.toEventLoop();
+    this.arm();
     return false;
+  }
+
+  /**
+   * Nothing is runnable: block on the kick word while that is worth it, else go to the event loop
+   * (through a setImmediate that comes back here, or to sleep). True when tasks became runnable.
+   */
+  private idleWait(outside: OutsideEvents, idleSince: number): boolean {
+    for (;;) {
+      const now = performance.now();
+      if (now - idleSince >= BLOCK_MS) break; // idle for long: sleep in the event loop
+      if (now - this.loopAt >= LOOP_GAP_MS) {
+        // Let the event loop in (messages are counted, but Node timers and other sources are not).
+        this.toEventLoop();
+        this.idleSinceAtLoop = idleSince;
+        if (!this.loopVisitPending) {
+          this.loopVisitPending = true;
+          setImmediate(this.afterLoop);
+        }
+        return false;
+      }
+      let ms = Math.min(BLOCK_MS - (now - idleSince), LOOP_GAP_MS - (now - this.loopAt));
+      const t = this.sched.earliestTimer();
+      if (t !== undefined) ms = Math.min(ms, this.clock.realDelay(t.at));
+      const r = ms > 0 ? outside.block(ms) : 'timeout';
+      if (r === 'message') break;
+      if (r === 'timeout') this.sched.fireDue(this.clock.now());
+      if (this.sched.runnableCount > 0) return true;
+    }
+    this.toEventLoop();
+    this.arm();
+    // A kick taken at once with nothing made runnable (no upcall handler yet): sleep again.
+    while (outside.sleep()) if (this.sched.runnableCount > 0) return true;
+    return false;
+  }
+
+  private toEventLoop(): void {
+    this.sinceLoop = 0;
+    this.stepsAtLoop = this.sched.steps;
+  }
+
+  /** Back from an event-loop visit during an idle wait: go on waiting unless something woke the thread. */
+  private resumeIdleWait(): void {
+    this.loopAt = performance.now();
+    const outside = this.outside;
+    if (outside === undefined || this.stopped) return;
+    // Something woke the thread meanwhile (a message, a timer): its next idle waits afresh.
+    if (this.sched.steps !== this.stepsAtLoop || this.sched.running !== undefined) return;
+    // Through dispatch, so kicks taken while waiting only queue tasks (the scheduler is busy) and the
+    // idle period goes on from where it was.
+    this.continuing = true;
+    this.sched.dispatch();
+    this.continuing = false;
   }
 
   private arm(): void {
@@ -94,6 +191,7 @@ export class RealtimeRunner {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timeout !== undefined) clearTimeout(this.timeout);
     this.timeout = undefined;
     this.sched.halt();

@@ -24,7 +24,7 @@ import type {
 } from './engine.js';
 import { HOST_DOMID } from './engine.js';
 import { receiveExternal } from './external-inbox.js';
-import { createKickBuffers, sharedKicker } from './kick-words.js';
+import { createKickBuffers, kickCount, notePosted, resetKickWords, sharedKicker } from './kick-words.js';
 import { RealtimeRunner } from './realtime.js';
 import type { SchedTask, SchedWaitQueue } from './scheduler.js';
 import { type SnapshotNode, StatusSlot } from './status-slot.js';
@@ -145,7 +145,7 @@ class ThreadsEngine implements Engine {
       timeScale: this.clock.timeScale,
       dmesgLines: this.dmesgLines,
     };
-    Atomics.store(this.kickWords, spec.domid, 0);
+    resetKickWords(this.kickWords, spec.domid);
     Atomics.store(this.present, spec.domid, 1);
     const worker = new Worker(WORKER_BOOTSTRAP_SOURCE, { eval: true, workerData: init });
     const rec: DomainWorker = {
@@ -245,6 +245,7 @@ class ThreadsEngine implements Engine {
   private post(rec: DomainWorker, m: ToWorker): void {
     rec.worker.postMessage(m);
     rec.sentTo++;
+    notePosted(this.kickWords, rec.domid);
   }
 
   private onMessage(rec: DomainWorker, m: FromWorker): void {
@@ -387,7 +388,7 @@ class ThreadsEngine implements Engine {
     for (const { rec, st } of statuses) {
       if (rec.exited) continue;
       if (st.idle !== 1 || st.nodes === undefined) return;
-      if (Atomics.load(this.kickWords, rec.domid) !== st.kickSeen) return;
+      if (kickCount(this.kickWords, rec.domid) !== st.kickSeen) return;
       if (st.sent !== rec.receivedFrom || st.received !== rec.sentTo) return;
       for (const n of st.nodes) nodes.push(n);
     }

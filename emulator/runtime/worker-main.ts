@@ -8,7 +8,7 @@ import { ScaledClock } from './clock.js';
 import { bootDomain, errorToWire, programMethod } from './domain-boot.js';
 import { DomainEnv } from './domain-env.js';
 import type { DomainProgram } from './engine.js';
-import { sharedKicker, watchKicks } from './kick-words.js';
+import { KickWatcher, kickIndex, sharedKicker } from './kick-words.js';
 import { RealtimeRunner } from './realtime.js';
 import type { SchedTask } from './scheduler.js';
 import { StatusSlot } from './status-slot.js';
@@ -30,7 +30,7 @@ let kicksTaken = 0;
 let snapshotPending = false;
 // Kicks can arrive between boot and this worker's 'start' (another domain started first and kicked
 // it): the word's value at boot is the baseline, so none of them is lost.
-const kicksAtBoot = Atomics.load(kicks, domid);
+const kicksAtBoot = Atomics.load(kicks, kickIndex(domid));
 
 function post(m: FromWorker): void {
   sent++;
@@ -46,7 +46,8 @@ const env = new DomainEnv(domid, 'threads', runner.sched, sink, Math.random);
 const kicker = sharedKicker(kicks, new Int32Array(init.present));
 
 const progress = (): number => runner.sched.progressSteps + received + kicksTaken;
-let kickSeen = (): number => Atomics.load(kicks, domid);
+let watcher: KickWatcher | undefined;
+const kickSeen = (): number => watcher?.seen ?? Atomics.load(kicks, kickIndex(domid));
 
 const isIdle = (): boolean => runner.sched.running === undefined && runner.sched.runnableCount === 0;
 
@@ -79,7 +80,7 @@ port.on('message', (m: ToWorker) => {
   switch (m.type) {
     case 'start':
       clock.epoch = m.epoch;
-      kickSeen = watchKicks(
+      watcher = new KickWatcher(
         kicks,
         domid,
         () => {
@@ -87,8 +88,10 @@ port.on('message', (m: ToWorker) => {
           slot.setIdle(0);
           env.kick();
         },
+        () => received,
         kicksAtBoot,
       );
+      runner.outside = watcher;
       runner.sched.start();
       break;
     case 'call':
