@@ -5,9 +5,10 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstMismatch } from '../guest/pattern.js';
-import type { Millis, StallReport } from '../runtime/engine.js';
+import type { EngineKind, Millis, StallReport } from '../runtime/engine.js';
 import type { DomainState, Scenario, TextMatcher } from './model.js';
 import type { StepRecord } from './run-steps.js';
+import { checkTimeBounds } from './time-bounds.js';
 import { formatDuration } from './units.js';
 
 export interface ExpectationCheck {
@@ -28,6 +29,8 @@ export interface EndState {
 }
 
 export interface RunFacts {
+  /** The engine that ran (default sim): threads does not assert upper time bounds (time-bounds.ts). */
+  engine?: EngineKind;
   outcome: 'completed' | 'deadlock' | 'error';
   /** The run error's message when the outcome is 'error' (an oops carries its "BUG: ..." line). */
   error?: string;
@@ -189,12 +192,12 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
   }
   if (e.elapsed !== undefined) {
     const { atLeast, atMost } = e.elapsed;
-    const ok =
-      (atLeast === undefined || f.endTime >= atLeast) && (atMost === undefined || f.endTime <= atMost);
+    const c = checkTimeBounds(f.endTime, e.elapsed, f.engine ?? 'sim');
     add(
       'expect.elapsed',
-      ok,
-      `${formatDuration(f.endTime)} (wanted${atLeast !== undefined ? ` >= ${formatDuration(atLeast)}` : ''}${atMost !== undefined ? ` <= ${formatDuration(atMost)}` : ''})`,
+      c.ok,
+      `${formatDuration(f.endTime)} (wanted${atLeast !== undefined ? ` >= ${formatDuration(atLeast)}` : ''}${atMost !== undefined ? ` <= ${formatDuration(atMost)}` : ''})` +
+        (c.unasserted === undefined ? '' : `; ${c.unasserted}`),
     );
   }
   if (e.oops !== undefined) {

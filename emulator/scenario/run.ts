@@ -209,6 +209,7 @@ async function runOnMachine(
   }
   const domainNames: Record<number, string> = Object.fromEntries(machine.domainNames);
   const checks = checkExpectations(s, {
+    engine,
     outcome: result.outcome,
     ...(result.error ? { error: result.error.message } : {}),
     stalls: result.stalls,
