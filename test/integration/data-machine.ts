@@ -17,6 +17,7 @@ import { MACHINE_DEFAULT_VERSIONS, type MachineVersions } from '../../emulator/m
 import { buildMachine } from '../../emulator/machine/machine.js';
 import type { Controller, RunResult } from '../../emulator/runtime/engine.js';
 import { testTempDir } from '../temp-dirs.js';
+import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
 
 export const MiB = 1024 * 1024;
 export const IMAGE_BYTES = 4 * MiB;
@@ -86,7 +87,10 @@ export async function onDataMachine<T>(
   const machine =
     o.engine === 'sim'
       ? await buildMachine(config, 'sim', { seed: o.seed ?? 1 })
-      : await buildMachine(config, 'threads', { timeScale: 0.01, watchdogMs: 20 });
+      : await buildMachine(config, 'threads', {
+          timeScale: THREADS_TIME_SCALE,
+          watchdogMs: THREADS_WATCHDOG_MS,
+        });
   try {
     const r = await machine.run(async (ctl) => {
       const create = (await ctl.call(0, 'xl', ['create', `/etc/xen/${GUEST}.cfg`])) as {
