@@ -1,10 +1,10 @@
 /**
  * The threads engine's per-thread runtime: the shared scheduler (FIFO) driven by real, scaled time.
- * When nothing is runnable a worker first blocks its thread briefly on its kick word (Atomics.wait: a
- * futex wake is several times cheaper than a waitAsync promise settled through the event loop), letting
- * the event loop in at least every LOOP_GAP_MS; idle for longer, it sleeps in the event loop on one real
- * timeout for its earliest timer, and kicks and messages wake it from outside. Also builds the snapshot
- * of blocked parties the watchdog reads.
+ * When nothing is runnable a worker first blocks its thread for up to BLOCK_MS on its kick word
+ * (Atomics.wait: a futex wake takes about half as long between two workers as a waitAsync promise
+ * settled through the event loop), letting the event loop in at least every LOOP_GAP_MS; idle for
+ * longer, it sleeps in the event loop on one real timeout for its earliest timer, and kicks and messages
+ * wake it from outside. Also builds the snapshot of blocked parties the watchdog reads.
  */
 import type { ScaledClock } from './clock.js';
 import type { Holder, HolderDirectory } from './engine.js';
@@ -14,7 +14,10 @@ import { type HolderRef, labelWithoutIds } from './waitgraph.js';
 
 /** Let the event loop in (kicks, messages, timers) after this many switches without visiting it. */
 const SWITCHES_PER_MACROTASK = 256;
-/** Real ms an idle worker may keep its thread blocked on its kick word before sleeping in the event loop. */
+/**
+ * Real ms an idle worker may keep its thread blocked on its kick word before sleeping in the event loop.
+ * Long bounds: Atomics.wait with a short timeout (≤ 1 ms) measured 2-3× slower to wake than a long one.
+ */
 export const BLOCK_MS = 20;
 /** The event loop (messages, Node timers) gets in at least this often (real ms) while a worker blocks. */
 export const LOOP_GAP_MS = 5;
@@ -151,8 +154,10 @@ export class RealtimeRunner {
     return false;
   }
 
+  /** The thread returns to its event loop now (which therefore gets in). */
   private toEventLoop(): void {
     this.sinceLoop = 0;
+    this.loopAt = performance.now();
     this.stepsAtLoop = this.sched.steps;
   }
 
