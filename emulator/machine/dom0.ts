@@ -2,7 +2,8 @@
  * dom0's program: the kernel model with the blktap2 driver and dom0's grant table and event channels,
  * the xenstore daemon (its ring transport for guests and a direct connection standing in for the Unix
  * socket of user space), dom0's xenwatch, the backend bus with blkback, the installed user-space
- * programs (`tap-ctl`, `tapdisk2`, `xl` and the `block` hotplug script), one xl config per guest of the
+ * programs (`tap-ctl`, `tapdisk2`, `xl`, the `block` and `xen-hotplug-cleanup` hotplug scripts, and
+ * udevd, which runs them on the backend devices' uevents before libxl 4.2), one xl config per guest of the
  * host (`/etc/xen/<name>.cfg`), VIRQ_DOM_EXC (xenstored's @releaseDomain), and the domain builder that
  * boots Xen domains into guest slots. Every component runs at the version the machine config names.
  *
@@ -14,7 +15,6 @@ import { Blkback } from '../../drivers/blkback/index.js';
 import { installBlktap } from '../../drivers/blktap/driver.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
-import { BackendBus } from '../../drivers/xenbus/backend-bus.js';
 import { XenbusClient } from '../../drivers/xenbus/client.js';
 import { DirectTransport } from '../../drivers/xenbus/direct-transport.js';
 import { XenstoreError } from '../../drivers/xenbus/errors.js';
@@ -33,6 +33,7 @@ import { LOSETUP_PATH, losetupProgram } from '../toolstack/hotplug/losetup.js';
 import type { ToolstackHost } from '../toolstack/libxl/host.js';
 import { XL_PATH } from '../toolstack/libxl/host.js';
 import { runTapCtl } from '../toolstack/tap-ctl/command.js';
+import { startUdevd } from '../toolstack/udev/install.js';
 import { installToolstack } from '../toolstack/xl/install.js';
 import { XsClient } from '../xenstored/client.js';
 import { XenstoreDaemon } from '../xenstored/daemon.js';
@@ -46,6 +47,7 @@ import { recordLocalXenstored } from './local-xenstored.js';
 import { machineKicker } from './machine-kicker.js';
 import { hypervisorBuffers, SLOTS_SHARED } from './shared-names.js';
 import { SlotTable } from './slot-table.js';
+import { UeventBackendBus } from './xenbus-uevents.js';
 import { resolveDiskTarget, xlConfigFiles } from './xl-config.js';
 
 export interface CommandResult {
@@ -119,7 +121,8 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   });
 
   // The block backend on dom0's xenbus, sharing dom0's event channels (one upcall handler).
-  const bus = new BackendBus(env, xs, {
+  // Its devices' add/remove uevents reach udevd, which runs the hotplug scripts the rules name.
+  const bus = new UeventBackendBus(kernel, xs, {
     shutdownHook: machine.versions.xenbusBackendShutdown,
   });
   const blkback = new Blkback({
@@ -189,6 +192,8 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
   };
   installToolstack(host);
   setBlockScriptVersion(kernel, machine.versions.hotplugBlock);
+  // udevd with the xen-backend rules of the toolstack's era (4.2's defer to libxl).
+  startUdevd(kernel, machine.versions.libxl);
 
   // VIRQ_DOM_EXC: a domain shut down, crashed or died. xenstored fires @releaseDomain for introduced
   // domains (domain_cleanup), which wakes xl's death-waiting daemon; domain-state waits re-check.

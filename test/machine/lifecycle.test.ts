@@ -40,8 +40,17 @@ describe('guest lifecycles end to end', () => {
       { engine: 'sim' },
     );
     expect(r.failures).toEqual([]);
+    // The xl create daemon (its pid depends on how many scripts udev and libxl ran before it forked).
+    const daemonPid = Number(
+      /PID (\d+)/.exec(
+        String(
+          r.trace.find((e) => e.kind === 'stdout' && /^Daemon running with PID/.test(String(e.fields?.line)))
+            ?.fields?.line,
+        ),
+      )?.[1],
+    );
     const daemonLines = r.trace
-      .filter((e) => e.kind === 'stdout' && e.fields?.pid === 103)
+      .filter((e) => e.kind === 'stdout' && e.fields?.pid === daemonPid)
       .map((e) => e.fields?.line);
     expect(daemonLines).toContain('Domain 1 has been destroyed.');
   }, 30_000);

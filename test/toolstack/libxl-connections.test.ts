@@ -16,10 +16,19 @@ function connections(h: ToolHost) {
   };
 }
 
+/** Until the xl create daemon reports it waits for the domain's death (its watch is set by then). */
+async function daemonWaiting(h: ToolHost, createOut: readonly string[]): Promise<void> {
+  const pid = Number(/PID (\d+)/.exec(createOut.join('\n'))?.[1]);
+  for (let i = 0; i < 100 && !h.procOutput(pid).some((l) => l.startsWith('Waiting for domain')); i++) {
+    await h.env.sleep(1);
+  }
+}
+
 describe('xenstore connections of xl processes', () => {
   test('N xl commands, failing ones included, leave the connection count and watches unchanged', async () => {
     const r = await onToolHost({ libxl: '4.2', configs: { '/etc/xen/guest1.cfg': GUEST_CFG } }, async (h) => {
       const create = await h.xl(['create', '/etc/xen/guest1.cfg']);
+      await daemonWaiting(h, create.out);
       const before = connections(h);
       const codes: number[] = [];
       for (let i = 0; i < 5; i++) codes.push((await h.xl(['list'])).code);
@@ -60,6 +69,7 @@ describe('xenstore connections of xl processes', () => {
     const r = await onToolHost({ libxl: '4.2', configs: { '/etc/xen/guest1.cfg': GUEST_CFG } }, async (h) => {
       const base = connections(h);
       const create = await h.xl(['create', '/etc/xen/guest1.cfg']);
+      await daemonWaiting(h, create.out);
       const pid = Number(/PID (\d+)/.exec(create.out.join('\n'))![1]);
       const during = connections(h);
       const daemonProc = h.k.processes.get(pid)!;

@@ -1,8 +1,8 @@
 /**
  * A dom0 for toolstack tests in the sim engine: the hypervisor, xenstored, dom0's kernel with the
- * blktap2 driver, tapdisk2, dom0's xenbus with blkback, and xl + the block script installed. Guests are
- * built by libxl but run no kernel (the DomainBuilder records the boot); a test plays a guest's
- * frontend by writing its xenstore state.
+ * blktap2 driver, tapdisk2, dom0's xenbus with blkback (sending uevents), udevd, and xl + the hotplug
+ * scripts installed. Guests are built by libxl but run no kernel (the DomainBuilder records the boot);
+ * a test plays a guest's frontend by writing its xenstore state.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,18 +10,20 @@ import type { BlkbackVersion } from '../../drivers/blkback/common.js';
 import { Blkback } from '../../drivers/blkback/index.js';
 import { type DestroySemantics, installBlktap } from '../../drivers/blktap/driver.js';
 import { GuestEvents } from '../../drivers/events.js';
-import { BackendBus } from '../../drivers/xenbus/backend-bus.js';
 import { XenbusClient } from '../../drivers/xenbus/client.js';
 import { DirectTransport } from '../../drivers/xenbus/direct-transport.js';
 import { Xenwatch } from '../../drivers/xenbus/xenwatch.js';
 import { Kernel } from '../../emulator/kernel/kernel.js';
 import type { Process } from '../../emulator/kernel/process.js';
+import { UeventBackendBus } from '../../emulator/machine/xenbus-uevents.js';
 import type { Env, RunResult } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
 import { DEFAULT_TAPDISK_OPTIONS } from '../../emulator/tapdisk/options.js';
 import { registerTapdisk } from '../../emulator/tapdisk/server.js';
 import type { GuestStartInfo, LibxlVersion, ToolstackHost } from '../../emulator/toolstack/libxl/host.js';
 import { XL_PATH } from '../../emulator/toolstack/libxl/host.js';
+import { startUdevd } from '../../emulator/toolstack/udev/install.js';
+import { UDEVADM_PATH } from '../../emulator/toolstack/udev/udevd.js';
 import { installToolstack } from '../../emulator/toolstack/xl/install.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
 import { Hypervisor } from '../../hypervisor/index.js';
@@ -86,7 +88,7 @@ export async function onToolHost<T>(
       });
       await client.write('/local/domain/0/name', 'Domain-0');
       await client.mkdir('/local/domain/0/backend');
-      const bus = new BackendBus(env, client);
+      const bus = new UeventBackendBus(k, client);
       const blkback = new Blkback({
         env,
         kernel: k,
@@ -110,6 +112,7 @@ export async function onToolHost<T>(
         files: new Map(Object.entries(o.configs ?? {}).map(([p, t]) => [p, t.replaceAll('@IMAGE@', image)])),
       };
       installToolstack(host);
+      startUdevd(k, o.libxl);
       const h: ToolHost = {
         k,
         env,
@@ -123,7 +126,11 @@ export async function onToolHost<T>(
           const start = env.now();
           const proc: Process = k.spawn(XL_PATH, argv, { name: 'xl' });
           const st = await k.processes.waitExit(proc);
-          return { code: st?.code ?? -1, out: [...proc.output], start, end: env.now() };
+          const end = env.now();
+          // `udevadm settle`: the scripts udev runs for what xl did have run (a real guest takes that
+          // long to boot before its frontend can close).
+          await k.processes.waitExit(k.spawn(UDEVADM_PATH, ['settle'], { name: 'udevadm' }));
+          return { code: st?.code ?? -1, out: [...proc.output], start, end };
         },
         procOutput: (pid) => [...(k.processes.get(pid)?.output ?? [])],
       };

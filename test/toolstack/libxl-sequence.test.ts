@@ -82,14 +82,18 @@ describe('libxl teardown order per version (recorded sequence of xenstore ops an
       'xend',
       [
         'xc_domain_pause 1',
-        `xs_transaction online=0 state=5 ${BE}`,
-        `xs_rm ${BE} ${FE}`,
+        // destroyDevice(force=False), the cleanup thread started first
+        `xs_read ${BE}/params`,
+        `xs_write ${BE}/online 0`,
+        `xs_write ${BE}/state 5`,
+        // _removeDom: the frontend's state vanishes, blkback unregisters, udev's cleanup removes the backend
+        'xs_rm /vm/00000000-0000-0000-0000-000000000001 /local/domain/1',
+        // finishDeviceCleanup
         `wait ${BE}/hotplug-status gone`,
         'tap-ctl list',
         'tap-ctl CLOSE',
         'tap-ctl DETACH',
         'tap-ctl destroy -p101 -m0',
-        'xs_rm /vm/00000000-0000-0000-0000-000000000001 /local/domain/1',
         'xc_domain_destroy 1',
       ],
     ],

@@ -16,6 +16,8 @@
  * Simplifications: check_device_sharing is not modelled; libxl on Linux sends regular files down the
  * `phy` path (libxl__try_phy_backend accepts S_ISREG), so a `phy` params that is not a device node but
  * an absolute file path takes the script's `file` branch, as a `type = file` backend (xend) does.
+ * Started by udev under the 4.2 rules (UDEV_CALL), it exits 0 when libxl runs the scripts (udev-gate.ts).
+ * XENBUS_PATH from a uevent is relative ("backend/vbd/1/51712"): xenstore resolves it in dom0's home.
  */
 import type { XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
 import type { Kernel } from '../../kernel/kernel.js';
@@ -24,6 +26,7 @@ import { splitEnvArgs } from '../libxl/hotplug-exec.js';
 import { XsHandle } from '../libxl/xs-handle.js';
 import { claimLock, releaseLock } from './lock.js';
 import { LOSETUP_PATH } from './losetup.js';
+import { deferredToLibxl } from './udev-gate.js';
 
 export const BLOCK_SCRIPT = 'block';
 
@@ -73,6 +76,7 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
       kernel.env.trace.log('hotplug', `block: ${msg}`);
       proc.print(msg);
     };
+    if (await deferredToLibxl(proc, kernel, xenstored, env)) return 0;
     if (xbPath === undefined || xbPath === '') {
       log('XENBUS_PATH is not set');
       return 1;

@@ -30,7 +30,8 @@ export const LibxlError = {
 export const LIBXL_DESTROY_TIMEOUT = 10;
 export const LIBXL_INIT_TIMEOUT = 10;
 export const LIBXL_HOTPLUG_TIMEOUT = 10;
-/** xend's DevController DEVICE_DESTROY_TIMEOUT (seconds). */
+/** xend's DevController DEVICE_CREATE_TIMEOUT and DEVICE_DESTROY_TIMEOUT (seconds). */
+export const XEND_DEVICE_CREATE_TIMEOUT = 100;
 export const XEND_DEVICE_DESTROY_TIMEOUT = 100;
 
 export class LibxlCtx {

@@ -2,16 +2,16 @@
  * libxl_device_disk_add (4.2 shape, libxl.c): choose the backend, for `tap` find or create the tapdisk
  * and export its tapdev as a `phy` device (params = the tapdev, tapdisk-params = type:path), write the
  * frontend/backend directories in one transaction, wait ≤ LIBXL_INIT_TIMEOUT for the backend to reach
- * InitWait, then run the hotplug script `add`.
- * Simplification: before 4.2 udev ran the block script on the backend's uevent; the model has no udev,
- * so libxl runs it at the point 4.2 does for every version.
+ * InitWait, then run the hotplug script `add` (4.2; before it udev runs the script on the backend
+ * device's `add` uevent, hotplug-exec.ts). xend (DevController.waitForDevice) instead waits for the
+ * script's `hotplug-status`, up to DEVICE_CREATE_TIMEOUT.
  */
 import { BLKTAP2_IO_DEVICE } from '../../../drivers/blktap/abi.js';
 import { XenbusState } from '../../../drivers/xenbus/state.js';
 import { vbdDeviceId } from '../../xenstored/layout.js';
 import type { DiskFormat, LibxlDeviceDisk } from '../disk-spec.js';
 import { blktapDevpath } from './blktap2.js';
-import { LIBXL_INIT_TIMEOUT, type LibxlCtx, LibxlError } from './context.js';
+import { LIBXL_INIT_TIMEOUT, type LibxlCtx, LibxlError, XEND_DEVICE_CREATE_TIMEOUT } from './context.js';
 import { backendPath, deviceGenericAdd, devstateWait, type LibxlDevice } from './device.js';
 import { XEN_SCRIPT_DIR } from './host.js';
 import { runHotplug } from './hotplug-exec.js';
@@ -154,12 +154,57 @@ export async function deviceDiskAdd(ctx: LibxlCtx, domid: number, req: DiskReque
   await deviceGenericAdd(ctx, dev, back, front);
 
   const be = backendPath(dev);
+  if (ctx.version === 'xend') return xendWaitForDevice(ctx, dev);
   const st = await devstateWait(ctx, `${be}/state`, XenbusState.InitWait, LIBXL_INIT_TIMEOUT * 1000);
   if (st !== 'ok') {
     ctx.log('error', 'libxl_device.c:device_backend_callback', `unable to add device with path ${be}`);
     return st === 'timeout' ? LibxlError.ERROR_TIMEDOUT : LibxlError.ERROR_FAIL;
   }
   return runHotplug(ctx, be, 'add');
+}
+
+/**
+ * xend DevController.waitForDevice → waitForBackend: watch `<be>/hotplug-status` until it appears
+ * (hotplugStatusCallback: "error" → Error, "busy" → Busy, anything else → Connected) or
+ * DEVICE_CREATE_TIMEOUT passes; on failure destroyDevice(force=False) and the VmError's message.
+ */
+async function xendWaitForDevice(ctx: LibxlCtx, dev: LibxlDevice): Promise<number> {
+  const be = backendPath(dev);
+  const statusPath = `${be}/hotplug-status`;
+  const token = `xend-hotplug-${be}`;
+  const where = 'DevController.py:waitForDevice';
+  await ctx.xs.watch(statusPath, token);
+  let status: string | undefined;
+  try {
+    const deadline = ctx.now() + XEND_DEVICE_CREATE_TIMEOUT * 1000;
+    ctx.op(`wait ${statusPath}`, { timeoutMs: XEND_DEVICE_CREATE_TIMEOUT * 1000 });
+    for (;;) {
+      status = await ctx.xs.tryRead(statusPath);
+      if (status !== undefined) break;
+      const remaining = deadline - ctx.now();
+      const ev =
+        remaining > 0
+          ? await ctx.xs.readWatch({
+              what: `${statusPath} (the hotplug script udev runs)`,
+              timeoutMs: remaining,
+              timeoutName: `xend DEVICE_CREATE_TIMEOUT ${XEND_DEVICE_CREATE_TIMEOUT} s`,
+            })
+          : undefined;
+      if (ev === undefined) break;
+    }
+  } finally {
+    await ctx.xs.unwatch(token);
+  }
+  if (status !== undefined && status !== 'error' && status !== 'busy') return 0;
+  const err = await ctx.xs.tryRead(`${be}/hotplug-error`);
+  await ctx.xs.write(`${be}/online`, '0');
+  await ctx.xs.write(`${be}/state`, String(XenbusState.Closing));
+  const why =
+    status === undefined
+      ? 'Hotplug scripts not working.'
+      : (err ?? (status === 'busy' ? 'Busy.' : 'Backend device not found.'));
+  ctx.log('error', where, `Device ${dev.devid} (vbd) could not be connected. ${why}`);
+  return status === undefined ? LibxlError.ERROR_TIMEDOUT : LibxlError.ERROR_FAIL;
 }
 
 /** Whether a params value names a tapdev (what xend keys its tapdisk cleanup on). */

@@ -12,14 +12,13 @@
  * - 4.2 (4f6dda6a14): transaction {online=0, state=5 unless 6}, wait ≤10 s for Closed (on timeout force:
  *   delete the frontend dir and wait again), hotplug remove, then one transaction that reads
  *   tapdisk-params and deletes both dirs, then destroy the tapdisk with the saved params.
- * - xend (DevController.destroyDevice + Blktap2Controller.finishDeviceCleanup): online=0, state=5, the
- *   dirs removed (force, on domain destroy) or after Closed, wait until the backend is gone, then
- *   `tap-ctl destroy` of the tapdev's minor.
+ * - xend (xend-device.ts): online=0, state=5; a thread waits until udev's cleanup script removed the
+ *   backend (after blkback's unregistration), then `tap-ctl destroy` of the tapdev's minor.
  */
 import { XenbusState } from '../../../drivers/xenbus/state.js';
 import { domainPath } from '../../xenstored/paths.js';
-import { destroyTapdiskByBackend, destroyTapdiskByDevice, destroyTapdiskByParams } from './blktap2.js';
-import { LIBXL_DESTROY_TIMEOUT, type LibxlCtx, LibxlError, XEND_DEVICE_DESTROY_TIMEOUT } from './context.js';
+import { destroyTapdiskByBackend, destroyTapdiskByParams } from './blktap2.js';
+import { LIBXL_DESTROY_TIMEOUT, type LibxlCtx, LibxlError } from './context.js';
 import {
   backendPath,
   devstateWait,
@@ -30,6 +29,7 @@ import {
   xsPathCleanup,
 } from './device.js';
 import { runHotplug } from './hotplug-exec.js';
+import { joinXendCleanups, type XendCleanup, xendDestroyDevice } from './xend-device.js';
 
 // ---------------------------------------------------------------------------------------------------
 // 4.1
@@ -239,52 +239,14 @@ async function deviceRemove42(ctx: LibxlCtx, dev: LibxlDevice): Promise<number> 
 // ---------------------------------------------------------------------------------------------------
 // xend
 
-async function deviceRemoveXend(ctx: LibxlCtx, dev: LibxlDevice, force: boolean): Promise<number> {
-  const be = backendPath(dev);
-  const fe = frontendPath(dev);
-  const params = await ctx.xs.tryRead(`${be}/params`);
-  await ctx.xs.transaction(async (t) => {
-    await ctx.xs.write(`${be}/online`, '0', t);
-    await ctx.xs.write(`${be}/state`, String(XenbusState.Closing), t);
-  });
-  ctx.op(`xs_transaction online=0 state=5 ${be}`);
-  if (!force) {
-    // Simplification: udev's xen-hotplug-cleanup removed the dirs once the backend closed.
-    await devstateWait(ctx, `${be}/state`, XenbusState.Closed, LIBXL_DESTROY_TIMEOUT * 1000);
+/** XendDomainInfo._releaseDevices: destroyDevice(force=False) for every vbd; the threads it started. */
+export async function xendReleaseDevices(ctx: LibxlCtx, domid: number): Promise<XendCleanup[]> {
+  const out: XendCleanup[] = [];
+  for (const dev of await domainVbds(ctx, domid)) {
+    const c = await xendDestroyDevice(ctx, dev, false);
+    if (c) out.push(c);
   }
-  await ctx.xs.tryRm(be);
-  await ctx.xs.tryRm(fe);
-  ctx.op(`xs_rm ${be} ${fe}`);
-  // finishDeviceCleanup: waitForBackend_destroy (hotplug-status gone), then TapdiskController.destroy.
-  const gone = await devstateGone(ctx, `${be}/hotplug-status`, XEND_DEVICE_DESTROY_TIMEOUT * 1000);
-  if (!gone) return LibxlError.ERROR_TIMEDOUT;
-  if (params === undefined) return 0;
-  return destroyTapdiskByDevice(ctx, params);
-}
-
-let goneTokens = 0;
-
-/** xend waitForBackend_destroy: watch a node until it no longer exists. */
-async function devstateGone(ctx: LibxlCtx, path: string, timeoutMs: number): Promise<boolean> {
-  const token = `gone-${++goneTokens}`;
-  const deadline = ctx.now() + timeoutMs;
-  ctx.op(`wait ${path} gone`, { timeoutMs });
-  await ctx.xs.watch(path, token);
-  try {
-    for (;;) {
-      if ((await ctx.xs.tryRead(path)) === undefined) return true;
-      const remaining = deadline - ctx.now();
-      if (remaining <= 0) return false;
-      const ev = await ctx.xs.readWatch({
-        what: `${path} to be removed`,
-        timeoutMs: remaining,
-        timeoutName: `xend DEVICE_DESTROY_TIMEOUT ${timeoutMs / 1000} s`,
-      });
-      if (ev === undefined) return false;
-    }
-  } finally {
-    await ctx.xs.unwatch(token);
-  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -305,11 +267,15 @@ export async function domainVbds(ctx: LibxlCtx, domid: number): Promise<LibxlDev
 /** Every device of a dying domain (libxl_domain_destroy's device step). */
 export async function devicesDestroy(ctx: LibxlCtx, domid: number): Promise<number> {
   if (ctx.version === '4.1') return devicesDestroy41(ctx, domid);
+  if (ctx.version === 'xend') {
+    throw new Error(
+      `devicesDestroy(${domid}): xend's cleanup threads finish only after the domain's directory is gone; call xendReleaseDevices, remove it, then joinXendCleanups (domain.ts)`,
+    );
+  }
   let rc = 0;
   // Simplification: 4.2 removes the devices in parallel (one ao each); here one after the other.
   for (const dev of await domainVbds(ctx, domid)) {
-    const r =
-      ctx.version === 'xend' ? await deviceRemoveXend(ctx, dev, true) : await deviceRemove42(ctx, dev);
+    const r = await deviceRemove42(ctx, dev);
     if (r && !rc) rc = r;
   }
   return rc;
@@ -322,7 +288,10 @@ export function deviceRemove(ctx: LibxlCtx, dev: LibxlDevice): Promise<number> {
       case '4.1':
         return deviceDel41(ctx, dev);
       case 'xend':
-        return deviceRemoveXend(ctx, dev, false);
+        return xendDestroyDevice(ctx, dev, false).then(async (c) => {
+          await joinXendCleanups(ctx, [c]);
+          return 0;
+        });
       default:
         return deviceRemove42(ctx, dev);
     }

@@ -15,10 +15,13 @@ import {
 } from '../../../hypervisor/layout.js';
 import { defaultUuid } from '../../xenstored/layout.js';
 import { domainPath } from '../../xenstored/paths.js';
+import { DISABLE_UDEV_PATH } from '../hotplug/udev-gate.js';
 import { type LibxlCtx, LibxlError } from './context.js';
 import { type DiskRequest, deviceDiskAdd } from './device-disk.js';
-import { devicesDestroy } from './device-remove.js';
+import { devicesDestroy, xendReleaseDevices } from './device-remove.js';
 import type { GuestStartInfo } from './host.js';
+import { libxlRunsHotplugScripts } from './hotplug-exec.js';
+import { joinXendCleanups } from './xend-device.js';
 
 export type DomainAction = 'destroy' | 'restart' | 'preserve' | 'rename-restart';
 
@@ -95,6 +98,9 @@ async function writeDomainLayout(ctx: LibxlCtx, domid: number, name: string, uui
     await ctx.xs.write(`${dom}/domid`, String(domid), t);
     await ctx.xs.tryRm(`/libxl/${domid}`, t);
     await mknod(`/libxl/${domid}`, ['n0']);
+    // 4.2 with run_hotplug_scripts=1 (xl.conf's default): libxl, not udev, runs the hotplug scripts.
+    if (libxlRunsHotplugScripts(ctx.version))
+      await ctx.xs.write(`/local/domain/0/${DISABLE_UDEV_PATH}`, '1', t);
   });
   ctx.op(`xs_transaction domain_make ${dom} ${vm}`);
 }
@@ -196,13 +202,17 @@ async function destroyDomain(ctx: LibxlCtx, domid: number): Promise<number> {
   const prc = ctx.hc.pauseDomain(domid);
   ctx.op(`xc_domain_pause ${domid}`, { rc: prc });
   if (prc < 0) ctx.logErrno('error', where, -prc, `xc_domain_pause failed for ${domid}`);
-  const drc = await devicesDestroy(ctx, domid);
+  // xend: destroyDevice(force=False) per device now, its cleanup threads joined once the domain's
+  // directory is gone (xend-device.ts).
+  const xendCleanups = ctx.version === 'xend' ? await xendReleaseDevices(ctx, domid) : undefined;
+  const drc = xendCleanups === undefined ? await devicesDestroy(ctx, domid) : 0;
   if (drc) ctx.log('error', where, `libxl__devices_destroy failed for ${domid}`);
   const vm = await ctx.xs.tryRead(`${dom}/vm`);
   if (vm !== undefined && !(await ctx.xs.tryRm(vm))) ctx.log('error', where, `xs_rm failed for ${vm}`);
   if (!(await ctx.xs.tryRm(dom))) ctx.log('error', where, `xs_rm failed for ${dom}`);
   await ctx.xs.tryRm(`/libxl/${domid}`);
   ctx.op(`xs_rm ${vm ?? '(no vm)'} ${dom}`);
+  if (xendCleanups !== undefined) await joinXendCleanups(ctx, xendCleanups);
   const rc = ctx.hc.destroyDomain(domid);
   ctx.op(`xc_domain_destroy ${domid}`, { rc });
   if (rc < 0) {

@@ -6,9 +6,21 @@
  *
  * The kernel model's exec has no environment: variables travel as leading NAME=value arguments, as
  * env(1) would pass them.
+ *
+ * Only 4.2 runs scripts (libxl: call hotplug scripts from libxl for vbd); before it, udev ran them on the
+ * backend device's uevents (xen-backend.rules) and libxl only wrote the backend's `script` node. 4.2
+ * writes `libxl/disable_udev` at domain creation (run_hotplug_scripts=1, the xl.conf default), which
+ * both makes libxl run the scripts (libxl__get_hotplug_script_info) and the udev-started ones exit.
  */
 import { KernelError } from '../../kernel/errno.js';
+import { DISABLE_UDEV_PATH } from '../hotplug/udev-gate.js';
 import { LIBXL_HOTPLUG_TIMEOUT, type LibxlCtx, LibxlError } from './context.js';
+import type { LibxlVersion } from './host.js';
+
+/** Whether this libxl runs the hotplug scripts itself (4.2) or leaves them to udev (4.1, 4.2-pre, xend). */
+export function libxlRunsHotplugScripts(version: LibxlVersion): boolean {
+  return version === '4.2';
+}
 
 export type HotplugAction = 'add' | 'remove';
 
@@ -30,6 +42,9 @@ export function splitEnvArgs(args: readonly string[]): { env: Map<string, string
 
 /** Runs the hotplug script; 0 or a libxl error code. */
 export async function runHotplug(ctx: LibxlCtx, bePath: string, action: HotplugAction): Promise<number> {
+  if (!libxlRunsHotplugScripts(ctx.version)) return 0; // udev runs them
+  // libxl__get_hotplug_script_info: without libxl/disable_udev, udev is in charge.
+  if ((await ctx.xs.tryRead(`/local/domain/0/${DISABLE_UDEV_PATH}`)) === undefined) return 0;
   const script = await ctx.xs.tryRead(`${bePath}/script`);
   if (script === undefined || script === '') return 0; // no script: nothing to run
   const what = `${script} ${action}`;
