@@ -178,10 +178,10 @@ describe('C17: tapdisk aborts at exit on a connection accepted but not read (xap
 
   test('another racing seed gives the same split; one switch flips it', async () => {
     const { scenario: s } = loadRunnableScenario(file(BUGGY));
-    const buggy = await runScenario(s, { engine: 'sim', seed: 16 });
+    const buggy = await runScenario(s, { engine: 'sim', seed: 5 });
     const fixed = await runScenario(
       { ...s, versions: { ...s.versions, tapdiskControlExit: '2132029' } },
-      { engine: 'sim', seed: 16 },
+      { engine: 'sim', seed: 5 },
     );
     expect(buggy.verdict).toBe('pass');
     expect(fixed.verdict).toBe('fail');
