@@ -26,6 +26,43 @@ export interface EndState {
   /** `losetup -a` in dom0 at the end, when `expect.loop-devices` asks. */
   loopDevices?: string[];
   loopDevicesError?: string;
+  /**
+   * Set when the run ended (a deadlock, an error) before the controller had read every part the
+   * expectations look at: how it ended and the parts never read. Their checks fail as "not checked"
+   * rather than judging the empty values left in their place.
+   */
+  unread?: { ended: string; parts: EndStatePart[] };
+}
+
+/** One part of the end state, read through dom0 after the steps. */
+export type EndStatePart = 'guest states' | 'tap-ctl list' | 'losetup -a' | `xenstore ${string}`;
+
+/** The parts of the end state a scenario's expectations look at, in the order the runner reads them. */
+export function endStateParts(s: Scenario): EndStatePart[] {
+  const e = s.expect;
+  const parts: EndStatePart[] = ['guest states'];
+  for (const p of [...(e.xenstoreAbsent ?? []), ...Object.keys(e.xenstore ?? {})])
+    parts.push(`xenstore ${p}`);
+  if (e.tapCtlList !== undefined) parts.push('tap-ctl list');
+  if (e.loopDevices !== undefined) parts.push('losetup -a');
+  return parts;
+}
+
+/** How a run that stopped early ended, for "not checked" details: "in a deadlock", "with an error". */
+export function howRunEnded(outcome: RunFacts['outcome']): string {
+  return outcome === 'deadlock' ? 'in a deadlock' : outcome === 'error' ? 'with an error' : 'early';
+}
+
+/** The detail of a check whose part was never read, or undefined when it was. */
+function notChecked(end: EndState, part: EndStatePart): string | undefined {
+  if (end.unread === undefined || !end.unread.parts.includes(part)) return undefined;
+  const what =
+    part === 'tap-ctl list' || part === 'losetup -a'
+      ? `${part} could run`
+      : part === 'guest states'
+        ? "the domains' states were read"
+        : `${part.slice('xenstore '.length)} was read`;
+  return `not checked: the run ended ${end.unread.ended} before ${what}`;
 }
 
 export interface RunFacts {
@@ -110,49 +147,66 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
   }
   if (e.tapCtlList !== undefined) {
     const got = f.end.tapCtlList;
+    const unread = notChecked(f.end, 'tap-ctl list');
     const ok =
+      unread === undefined &&
       got !== undefined &&
       got.length === e.tapCtlList.length &&
       got.every((row, i) => tapCtlRowMatches(e.tapCtlList![i]!, row));
     add(
       'expect.tap-ctl-list',
       ok,
-      got === undefined
-        ? `tap-ctl list failed: ${f.end.tapCtlError}`
-        : got.length
-          ? got.join(' | ')
-          : '(no rows)',
+      unread ??
+        (got === undefined
+          ? `tap-ctl list failed: ${f.end.tapCtlError ?? 'no rows and no error were recorded'}`
+          : got.length
+            ? got.join(' | ')
+            : '(no rows)'),
     );
   }
   if (e.loopDevices !== undefined) {
     const got = f.end.loopDevices;
+    const unread = notChecked(f.end, 'losetup -a');
     const ok =
+      unread === undefined &&
       got !== undefined &&
       got.length === e.loopDevices.length &&
       got.every((row, i) => tapCtlRowMatches(e.loopDevices![i]!, row));
     add(
       'expect.loop-devices',
       ok,
-      got === undefined
-        ? `losetup -a failed: ${f.end.loopDevicesError}`
-        : got.length
-          ? got.join(' | ')
-          : '(no loop devices bound)',
+      unread ??
+        (got === undefined
+          ? `losetup -a failed: ${f.end.loopDevicesError ?? 'no rows and no error were recorded'}`
+          : got.length
+            ? got.join(' | ')
+            : '(no loop devices bound)'),
     );
   }
   for (const p of e.xenstoreAbsent ?? []) {
     const v = f.end.xenstore[p];
+    const unread = notChecked(f.end, `xenstore ${p}`);
     add(
       `expect.xenstore-absent ${p}`,
-      v === undefined,
-      v === undefined ? 'absent' : `left behind: ${p} = ${JSON.stringify(v)}`,
+      unread === undefined && v === undefined,
+      unread ?? (v === undefined ? 'absent' : `left behind: ${p} = ${JSON.stringify(v)}`),
     );
   }
   for (const [p, want] of Object.entries(e.xenstore ?? {})) {
     const v = f.end.xenstore[p];
-    add(`expect.xenstore ${p}`, v === want, v === undefined ? 'absent' : `= ${JSON.stringify(v)}`);
+    const unread = notChecked(f.end, `xenstore ${p}`);
+    add(
+      `expect.xenstore ${p}`,
+      unread === undefined && v === want,
+      unread ?? (v === undefined ? 'absent' : `= ${JSON.stringify(v)}`),
+    );
   }
+  const statesUnread = notChecked(f.end, 'guest states');
   for (const [state, names] of Object.entries(e.domains ?? {}) as [DomainState, string[]][]) {
+    if (statesUnread !== undefined) {
+      add(`expect.domains.${state}`, false, statesUnread);
+      continue;
+    }
     const got = Object.entries(f.end.guestStates)
       .filter(([, st]) => st === state)
       .map(([n]) => n)
@@ -205,7 +259,11 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
     add(
       `expect.oops ${showMatcher(e.oops)}`,
       ok,
-      f.outcome === 'error' ? (f.error ?? 'run error without a message') : `no oops: run ${f.outcome}`,
+      ok
+        ? `the run's expected ending: ${f.error}`
+        : f.outcome === 'error'
+          ? (f.error ?? 'run error without a message')
+          : `no oops: run ${f.outcome}`,
     );
   }
   return checks;

@@ -20,7 +20,15 @@ import type {
   TraceEvent,
   TraceFilter,
 } from '../runtime/engine.js';
-import { checkExpectations, type EndState, type ExpectationCheck, oopsExpected } from './expect.js';
+import {
+  checkExpectations,
+  type EndState,
+  type EndStatePart,
+  type ExpectationCheck,
+  endStateParts,
+  howRunEnded,
+  oopsExpected,
+} from './expect.js';
 import { checkImageStore, createImages, type ImageStore, makeWorkDir, removeWorkDir } from './images.js';
 import type { Scenario, Step } from './model.js';
 import { type DemoSpec, loadRunnableScenario } from './run-demo.js';
@@ -72,7 +80,10 @@ export interface RunScenarioResult {
   stalls: StallReport[];
   outcome: 'completed' | 'deadlock' | 'error';
   error?: string;
+  /** The run ended in the oops `expect.oops` names: its expected outcome, not a failure. */
+  expectedOops: boolean;
   tapCtlList?: string[];
+  /** What the controller read after the steps; `end.unread` says what a deadlock or error cut off. */
   end: EndState;
   trace: TraceEvent[];
   dmesg: Record<number, string[]>;
@@ -177,7 +188,9 @@ async function runOnMachine(
 ): Promise<RunScenarioResult> {
   const { engine, seed, workDir, workDirKept } = run;
   const steps: StepRecord[] = [];
-  let end: EndState = { guestStates: {}, xenstore: {}, tapCtlList: undefined };
+  // Filled as it is read, so a run that stops part way still shows what was read and what was not.
+  const end: EndState = { guestStates: {}, xenstore: {}, tapCtlList: undefined };
+  const read = new Set<EndStatePart>();
   let result: Awaited<ReturnType<Machine['run']>>;
   try {
     result = await machine.run(async (ctl: Controller) => {
@@ -201,13 +214,16 @@ async function runOnMachine(
         rec.end = ctl.env.now();
       }
       for (const step of s.steps) await runStep(ctl, machine, step, steps);
-      end = await collectEndState(ctl, s);
+      await collectEndState(ctl, s, end, read);
       if (options.serve !== undefined) await options.serve(ctl, machine);
     });
   } finally {
     await machine.close();
   }
   const domainNames: Record<number, string> = Object.fromEntries(machine.domainNames);
+  const unread = endStateParts(s).filter((p) => !read.has(p));
+  if (unread.length > 0) end.unread = { ended: howRunEnded(result.outcome), parts: unread };
+  const expectedOops = oopsExpected(s, result.outcome, result.error?.message);
   const checks = checkExpectations(s, {
     engine,
     outcome: result.outcome,
@@ -221,7 +237,7 @@ async function runOnMachine(
     steps,
   });
   const failures: string[] = [];
-  if (result.outcome === 'error' && !oopsExpected(s, result.outcome, result.error?.message))
+  if (result.outcome === 'error' && !expectedOops)
     failures.push(`run error: ${result.error?.message ?? 'unknown'}`);
   for (const st of steps)
     if (st.status === 'failed') failures.push(`step ${st.path} (${st.description}) failed: ${st.error}`);
@@ -235,6 +251,7 @@ async function runOnMachine(
     stalls: result.stalls,
     outcome: result.outcome,
     ...(result.error ? { error: result.error.message } : {}),
+    expectedOops,
     tapCtlList: end.tapCtlList,
     end,
     trace: result.trace,
@@ -250,35 +267,42 @@ async function runOnMachine(
   };
 }
 
-/** What the expectations look at, read through dom0 at the end of the run. */
-async function collectEndState(ctl: Controller, s: Scenario): Promise<EndState> {
+/**
+ * What the expectations look at, read through dom0 at the end of the run into `end`, each part marked
+ * in `read` once it was (a deadlock or an error can stop the controller in between).
+ */
+async function collectEndState(
+  ctl: Controller,
+  s: Scenario,
+  end: EndState,
+  read: Set<EndStatePart>,
+): Promise<void> {
   const e = s.expect;
-  const guestStates = (await ctl.call(0, 'guestStates')) as Record<string, string | undefined>;
-  const xenstore: Record<string, string | undefined> = {};
+  end.guestStates = (await ctl.call(0, 'guestStates')) as Record<string, string | undefined>;
+  read.add('guest states');
   for (const p of [...(e.xenstoreAbsent ?? []), ...Object.keys(e.xenstore ?? {})]) {
-    xenstore[p] = (await ctl.call(0, 'xenstoreRead', p)) as string | undefined;
+    end.xenstore[p] = (await ctl.call(0, 'xenstoreRead', p)) as string | undefined;
+    read.add(`xenstore ${p}`);
   }
-  let tapCtlList: string[] | undefined;
-  let tapCtlError: string | undefined;
   if (e.tapCtlList !== undefined) {
     try {
       const r = (await ctl.call(0, 'tapCtl', ['list'])) as { exitCode: number; stdout: string[] };
-      tapCtlList = r.stdout;
+      end.tapCtlList = r.stdout;
     } catch (err) {
-      tapCtlError = (err as Error).message;
+      end.tapCtlError = (err as Error).message;
     }
+    read.add('tap-ctl list');
   }
-  const loops: Pick<EndState, 'loopDevices' | 'loopDevicesError'> = {};
   if (e.loopDevices !== undefined) {
     try {
       const r = (await ctl.call(0, 'losetup', ['-a'])) as { exitCode: number; stdout: string[] };
-      if (r.exitCode === 0) loops.loopDevices = r.stdout;
-      else loops.loopDevicesError = `exit code ${r.exitCode}: ${r.stdout.join(' / ')}`;
+      if (r.exitCode === 0) end.loopDevices = r.stdout;
+      else end.loopDevicesError = `exit code ${r.exitCode}: ${r.stdout.join(' / ')}`;
     } catch (err) {
-      loops.loopDevicesError = (err as Error).message;
+      end.loopDevicesError = (err as Error).message;
     }
+    read.add('losetup -a');
   }
-  return { guestStates, xenstore, tapCtlList, ...(tapCtlError ? { tapCtlError } : {}), ...loops };
 }
 
 export { createImages } from './images.js';
