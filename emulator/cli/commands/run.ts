@@ -2,8 +2,9 @@
  * `xenpv run FILE [--engine sim|threads] [--seed N] [--time-scale X] [--replay CHOICES] [--trace OUT.json]
  * [--mermaid OUT.md] [--keep-work-dir] [--quiet|--verbose]`:
  * run a scenario and print the timeline of what every component did, the stalls, then the verdict with
- * each expectation and what was left behind. Exit 0 when the expectations hold, 1 when they do not,
- * 2 when the input is invalid (the loader's file:line:column errors are printed).
+ * each expectation and what was left behind. `--quiet` prints only the verdict line and, on FAIL, one
+ * line per problem (for scripts, which read the exit status). Exit 0 when the expectations hold, 1 when
+ * they do not, 2 when the input is invalid (the loader's file:line:column errors are printed).
  * `--serve SOCKET` keeps the machine running after the steps and answers `xenpv tap-ctl|xl|xenstore
  * --attach SOCKET ...` until `{"stop": true}` arrives or the process gets SIGINT/SIGTERM (serve.ts).
  * `--xenstore-socket PATH` (sim) keeps the machine running after the steps too, with dom0's xenstored on
@@ -181,11 +182,15 @@ function combineServe(
   };
 }
 
-/** The printed report: header, timeline, stalls, steps, verdict with each expectation. */
+/**
+ * The printed report: header, timeline, stalls, steps, verdict with each expectation; quiet: the verdict
+ * line alone and, on FAIL, the problems.
+ */
 export function report(r: RunScenarioResult, verbosity: Verbosity, colorLevel: 0 | 1 | 2 | 3): string[] {
   const c = makeChalk(colorLevel);
-  const lines: string[] = [];
   const s = r.scenario;
+  if (verbosity === 'quiet') return verdictLines(r, c);
+  const lines: string[] = [];
   const how = r.engine === 'sim' ? `engine sim, seed ${r.seed}` : 'engine threads';
   lines.push(c.bold(`${s.name}: ${s.description}`) + c.dim(`  (${how})`));
   const names = new Map(Object.entries(r.domainNames).map(([k, v]) => [Number(k), v]));
@@ -198,35 +203,39 @@ export function report(r: RunScenarioResult, verbosity: Verbosity, colorLevel: 0
     lines.push('', c.bold('stalls'));
     for (const st of r.stalls) lines.push(...renderStall(st, { colorLevel }));
   }
-  if (verbosity !== 'quiet') {
-    lines.push('', c.bold('steps'));
-    for (const st of r.steps) {
-      const mark = st.status === 'ok' ? c.green('✓') : st.status === 'tolerated' ? c.yellow('~') : c.red('✗');
-      const when = `${formatDuration(st.start)} -> ${formatDuration(st.end)}`;
-      lines.push(
-        `  ${mark} ${st.label ?? st.path}  ${st.description}  ${c.dim(when)}${st.error ? `  ${c.red(st.error)}` : ''}`,
-      );
-      for (const o of st.stdout ?? []) lines.push(c.dim(`      ${o}`));
-    }
+  lines.push('', c.bold('steps'));
+  for (const st of r.steps) {
+    const mark = st.status === 'ok' ? c.green('✓') : st.status === 'tolerated' ? c.yellow('~') : c.red('✗');
+    const when = `${formatDuration(st.start)} -> ${formatDuration(st.end)}`;
+    lines.push(
+      `  ${mark} ${st.label ?? st.path}  ${st.description}  ${c.dim(when)}${st.error ? `  ${c.red(st.error)}` : ''}`,
+    );
+    for (const o of st.stdout ?? []) lines.push(c.dim(`      ${o}`));
   }
   lines.push('', c.bold('expectations'));
   if (r.checks.length === 0) lines.push(c.dim('  (none stated)'));
   for (const ch of r.checks)
     lines.push(`  ${ch.ok ? c.green('✓') : c.red('✗')} ${ch.name}  ${c.dim(ch.detail)}`);
-  if (r.outcome === 'error') lines.push(c.red(`  ✗ run error: ${r.error}`));
+  // An oops `expect.oops` matched is the run's expected ending: its ✓ line above already shows it.
+  if (r.outcome === 'error' && !r.expectedOops) lines.push(c.red(`  ✗ run error: ${r.error}`));
   const left = Object.entries(r.end.guestStates).filter(([, st]) => st !== undefined && st !== 'dead');
   if (left.length > 0)
     lines.push(c.dim(`  left behind: ${left.map(([n, st]) => `${n} (${st})`).join(', ')}`));
   if (r.tapCtlList !== undefined && r.tapCtlList.length > 0)
     lines.push(c.dim(`  tap-ctl list: ${r.tapCtlList.join(' | ')}`));
-  lines.push('');
-  lines.push(
-    r.verdict === 'pass'
-      ? c.green.bold(`PASS  ${s.name} (${formatDuration(Math.round(r.endTime))} virtual)`)
-      : c.red.bold(`FAIL  ${s.name}: ${r.failures.length} problem(s)`),
-  );
-  if (r.verdict === 'fail') for (const f of r.failures) lines.push(c.red(`  - ${f}`));
+  lines.push('', ...verdictLines(r, c));
   return lines;
+}
+
+/** PASS with the virtual time taken, or FAIL with one line per problem. */
+function verdictLines(r: RunScenarioResult, c: ReturnType<typeof makeChalk>): string[] {
+  const name = r.scenario.name;
+  if (r.verdict === 'pass')
+    return [c.green.bold(`PASS  ${name} (${formatDuration(Math.round(r.endTime))} virtual)`)];
+  return [
+    c.red.bold(`FAIL  ${name}: ${r.failures.length} problem(s)`),
+    ...r.failures.map((f) => c.red(`  - ${f}`)),
+  ];
 }
 
 export const runCommandModule: CommandModule<object, RunArgs> = {
@@ -260,7 +269,11 @@ export const runCommandModule: CommandModule<object, RunArgs> = {
         default: false,
         describe: 'Keep the work dir (images, generated xl configs) after the run and print its path',
       })
-      .option('quiet', { type: 'boolean', default: false, describe: 'Only the verdict' })
+      .option('quiet', {
+        type: 'boolean',
+        default: false,
+        describe: 'Only the PASS/FAIL line and, on FAIL, what failed (the exit status says the same)',
+      })
       .option('verbose', {
         type: 'boolean',
         default: false,
