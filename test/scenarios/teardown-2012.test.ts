@@ -97,7 +97,7 @@ describe('the deadlock scenario', () => {
     expect(chainVerdict(stall)).toEqual({
       cycle: true,
       links: [
-        { holder: 'dom0/xl[103]', waitsFor: 'tap-ctl select() 5 s: DETACH_RSP from tapdisk 101' },
+        { holder: 'dom0/xl[102]', waitsFor: 'tap-ctl select() 5 s: DETACH_RSP from tapdisk 101' },
         { holder: 'dom0/tapdisk2[101]', waitsFor: 'tapdev0 to have no openers' },
         { holder: 'blkback vbd-1-51712', waitsFor: 'removal of backend/vbd/1/51712 (by the toolstack)' },
         { holder: 'toolstack', waitsFor: 'tap-ctl select() 5 s: DETACH_RSP from tapdisk 101' },
