@@ -39,12 +39,13 @@ export function stallShape(s: StallReport): string {
 
 /** What a run's verdict class is; only the fields named in the file comment are looked at. */
 export function classifyRun(
-  r: Pick<RunScenarioResult, 'verdict' | 'outcome' | 'checks' | 'steps' | 'stalls' | 'error'>,
+  r: Pick<RunScenarioResult, 'verdict' | 'outcome' | 'checks' | 'steps' | 'stalls' | 'error'> &
+    Partial<Pick<RunScenarioResult, 'expectedOops'>>,
 ): VerdictClass {
   const failed = new Set<string>();
   for (const c of r.checks) if (!c.ok) failed.add(c.name);
   for (const st of r.steps) if (st.status === 'failed') failed.add(`step ${st.label ?? stripIds(st.path)}`);
-  if (r.outcome === 'error') failed.add(`run error: ${stripIds(r.error ?? 'unknown')}`);
+  if (r.outcome === 'error' && !r.expectedOops) failed.add(`run error: ${stripIds(r.error ?? 'unknown')}`);
   const failedList = [...failed].sort();
   const stalls = r.stalls.map(stallShape);
   const key = JSON.stringify([r.verdict, r.outcome, failedList, stalls]);

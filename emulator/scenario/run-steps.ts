@@ -22,7 +22,8 @@ export interface StepRecord {
   start: Millis;
   end: Millis;
   /** ok; failed (counts against the verdict); tolerated (may-fail or the expected error happened). */
-  status: 'ok' | 'failed' | 'tolerated';
+  /** 'unfinished': the run ended (a deadlock, an error) while the step was still running. */
+  status: 'ok' | 'failed' | 'tolerated' | 'unfinished';
   error?: string;
   /** A bound of `expect-elapsed` this engine does not assert, and why (threads: at-most). */
   unasserted?: string;
@@ -148,7 +149,7 @@ export async function runStep(
     description: describeStep(step),
     start: ctl.env.now(),
     end: ctl.env.now(),
-    status: 'ok',
+    status: 'unfinished',
     ...(step.label !== undefined ? { label: step.label } : {}),
     ...(step.at.line !== undefined ? { line: step.at.line } : {}),
   };
@@ -160,6 +161,7 @@ export async function runStep(
     error = (e as Error).message;
   }
   rec.end = ctl.env.now();
+  rec.status = 'ok';
   if (step.expectError !== undefined) {
     if (error === undefined) {
       rec.status = 'failed';

@@ -239,6 +239,12 @@ async function runOnMachine(
   const failures: string[] = [];
   if (result.outcome === 'error' && !expectedOops)
     failures.push(`run error: ${result.error?.message ?? 'unknown'}`);
+  // A deadlock nobody expected is a failure even when no expectation mentions it.
+  if (result.outcome === 'deadlock' && s.expect.deadlock === undefined)
+    failures.push(
+      'the run ended in a deadlock (see the stall chain; add `deadlock: true` under expect: if it is meant)',
+    );
+  // A step cut off by the run's end shows as unfinished; the deadlock or error above is the failure.
   for (const st of steps)
     if (st.status === 'failed') failures.push(`step ${st.path} (${st.description}) failed: ${st.error}`);
   for (const c of checks) if (!c.ok) failures.push(`${c.name}: ${c.detail}`);

@@ -66,7 +66,8 @@ describe('xenpv run --quiet', () => {
     expect(quiet).toEqual({
       code: 1,
       out: [
-        'FAIL  deadlock-before-end-state: 3 problem(s)',
+        'FAIL  deadlock-before-end-state: 4 problem(s)',
+        '  - the run ended in a deadlock (see the stall chain; add `deadlock: true` under expect: if it is meant)',
         '  - expect.tap-ctl-list: not checked: the run ended in a deadlock before tap-ctl list could run',
         '  - expect.xenstore-absent /local/domain/0/backend/vbd/1: not checked: the run ended in a deadlock before /local/domain/0/backend/vbd/1 was read',
         "  - expect.domains.running: not checked: the run ended in a deadlock before the domains' states were read",

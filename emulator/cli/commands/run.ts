@@ -205,7 +205,14 @@ export function report(r: RunScenarioResult, verbosity: Verbosity, colorLevel: 0
   }
   lines.push('', c.bold('steps'));
   for (const st of r.steps) {
-    const mark = st.status === 'ok' ? c.green('✓') : st.status === 'tolerated' ? c.yellow('~') : c.red('✗');
+    const mark =
+      st.status === 'ok'
+        ? c.green('✓')
+        : st.status === 'tolerated'
+          ? c.yellow('~')
+          : st.status === 'unfinished'
+            ? c.yellow('…')
+            : c.red('✗');
     const when = `${formatDuration(st.start)} -> ${formatDuration(st.end)}`;
     lines.push(
       `  ${mark} ${st.label ?? st.path}  ${st.description}  ${c.dim(when)}${st.error ? `  ${c.red(st.error)}` : ''}`,
