@@ -265,8 +265,26 @@ export interface Engine {
    * and `call` to invoke a domain program's method, which runs as a task in that domain.
    */
   run<T>(controller: (ctl: Controller) => Promise<T>): Promise<RunResult<T>>;
+  /**
+   * What the run has recorded so far, read while it goes on (added for the shell; RunResult hands the
+   * same over only at the end). Async because threads must ask each worker. Each call returns a fresh
+   * snapshot: the whole trace, in time order and filtered as RunResult's will be, so a caller keeps no
+   * cursor (the shell filters by time, and a threads worker's batch can land earlier than the last
+   * event already seen, so an index into the merged trace would not be stable anyway).
+   */
+  progress?(): Promise<EngineProgress>;
   /** Terminate workers etc. */
   close(): Promise<void>;
+}
+
+/** A snapshot of a run's record so far (`Engine.progress`). */
+export interface EngineProgress {
+  /** The engine's clock now: virtual ms in sim, scaled real ms in threads. */
+  now: Millis;
+  trace: readonly TraceEvent[];
+  /** Stall reports so far; one still going on has no `end` yet. */
+  stalls: readonly StallReport[];
+  dmesg: Record<number, string[]>;
 }
 
 /** Which trace events to keep; checked before an event is built. */

@@ -13,6 +13,7 @@ import type {
   DomainSpec,
   DomId,
   Engine,
+  EngineProgress,
   Holder,
   HolderDirectory,
   Millis,
@@ -158,6 +159,16 @@ class SimEngine implements Engine {
       this.domains.delete(spec.domid);
       throw e;
     }
+  }
+
+  /** Taken when called (the run goes on in microtasks after); copies, so later events do not show. */
+  progress(): Promise<EngineProgress> {
+    return Promise.resolve({
+      now: this.vnow,
+      trace: this.sink.events.slice(),
+      stalls: this.stalls.map((s) => ({ ...s, ...(s.end ? { end: { ...s.end } } : {}) })),
+      dmesg: this.sink.dmesg(),
+    });
   }
 
   run<T>(controller: (ctl: Controller) => Promise<T>): Promise<RunResult<T>> {

@@ -14,6 +14,7 @@ import type {
   DomainSpec,
   DomId,
   Engine,
+  EngineProgress,
   Millis,
   RunResult,
   StallReport,
@@ -57,6 +58,8 @@ interface DomainWorker {
   dmesg: Record<number, string[]>;
   booted: { resolve: () => void; reject: (e: Error) => void } | undefined;
   collected: (() => void) | undefined;
+  /** Answers to 'progress' requests in flight, by request id. */
+  progressWaits: Map<number, () => void>;
   exited: boolean;
 }
 
@@ -82,6 +85,7 @@ class ThreadsEngine implements Engine {
   private readonly workers = new Map<DomId, DomainWorker>();
   private readonly shared: Record<string, SharedArrayBuffer> = {};
   private nextCallId = 1;
+  private nextProgressId = 1;
   private ran = false;
   private closed = false;
   private controllerTask: SchedTask | undefined;
@@ -159,6 +163,7 @@ class ThreadsEngine implements Engine {
       dmesg: {},
       booted: undefined,
       collected: undefined,
+      progressWaits: new Map(),
       exited: false,
     };
     this.workers.set(spec.domid, rec);
@@ -167,6 +172,8 @@ class ThreadsEngine implements Engine {
     worker.on('exit', () => {
       rec.exited = true;
       rec.collected?.();
+      for (const done of rec.progressWaits.values()) done();
+      rec.progressWaits.clear();
     });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -232,6 +239,46 @@ class ThreadsEngine implements Engine {
     return result;
   }
 
+  /**
+   * Asks every worker for the events since its last batch and its kernel log, then merges them with the
+   * main thread's as run() does at the end. Workers keep what they hand over (`rec.events`), so the
+   * end of the run still sees everything. A worker that does not answer within COLLECT_TIMEOUT_MS is
+   * left out of this snapshot, with a line in the host's kernel log.
+   */
+  async progress(): Promise<EngineProgress> {
+    if (this.closed) throw new Error('progress: the engine is closed');
+    const now = this.clock.now();
+    await Promise.all([...this.workers.values()].filter((r) => !r.exited).map((r) => this.askProgress(r)));
+    let trace = mergeByTime([this.sink.events.slice(), ...[...this.workers.values()].map((r) => r.events)]);
+    const filter = this.filter;
+    if (filter !== undefined) trace = trace.filter((e) => filter(e.comp, e.kind));
+    const dmesg: Record<number, string[]> = { ...this.sink.dmesg() };
+    for (const rec of this.workers.values()) Object.assign(dmesg, rec.dmesg);
+    const stalls = this.stalls.map((s) => ({ ...s, ...(s.end ? { end: { ...s.end } } : {}) }));
+    return { now, trace, stalls, dmesg };
+  }
+
+  private askProgress(rec: DomainWorker): Promise<void> {
+    const id = this.nextProgressId++;
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        rec.progressWaits.delete(id);
+        this.sink.log(
+          HOST_DOMID,
+          '-',
+          'runtime',
+          `dom${rec.domid}: no progress answer within ${COLLECT_TIMEOUT_MS} ms`,
+        );
+        resolve();
+      }, COLLECT_TIMEOUT_MS);
+      rec.progressWaits.set(id, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.post(rec, { type: 'progress', id });
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -280,6 +327,12 @@ class ThreadsEngine implements Engine {
         break;
       case 'task-failed':
         this.fail(new Error(`task ${m.label} failed: ${m.error.message}`));
+        break;
+      case 'progress':
+        for (const e of m.events) rec.events.push(e);
+        rec.dmesg = m.dmesg;
+        rec.progressWaits.get(m.id)?.();
+        rec.progressWaits.delete(m.id);
         break;
       case 'collected':
         for (const e of m.events) rec.events.push(e);

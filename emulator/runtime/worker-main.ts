@@ -26,6 +26,8 @@ const slot = new StatusSlot(init.status);
 const kicks = new Int32Array(init.kicks);
 let sent = 0;
 let received = 0;
+/** 'progress' requests served: messages, but no progress of the domain (a stall must not end by them). */
+let progressRequests = 0;
 let kicksTaken = 0;
 let snapshotPending = false;
 // Kicks can arrive between boot and this worker's 'start' (another domain started first and kicked
@@ -45,7 +47,7 @@ const runner = new RealtimeRunner(clock, (task, e) => {
 const env = new DomainEnv(domid, 'threads', runner.sched, sink, Math.random);
 const kicker = sharedKicker(kicks, new Int32Array(init.present));
 
-const progress = (): number => runner.sched.progressSteps + received + kicksTaken;
+const progress = (): number => runner.sched.progressSteps + received - progressRequests + kicksTaken;
 let watcher: KickWatcher | undefined;
 const kickSeen = (): number => watcher?.seen ?? Atomics.load(kicks, kickIndex(domid));
 
@@ -76,6 +78,14 @@ let program: DomainProgram | undefined;
 
 port.on('message', (m: ToWorker) => {
   received++;
+  if (m.type === 'progress') {
+    progressRequests++;
+    post({ type: 'progress', id: m.id, events: sink.drain(), dmesg: sink.dmesg() });
+    // Still idle: publish the counters so the watchdog sees the request answered; the progress count
+    // is unchanged, so the published wait-for snapshot stays valid.
+    if (isIdle()) slot.writeStatus({ progress: progress(), idle: 1, kickSeen: kickSeen(), sent, received });
+    return;
+  }
   slot.setIdle(0);
   switch (m.type) {
     case 'start':

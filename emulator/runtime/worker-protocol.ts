@@ -20,7 +20,9 @@ export interface WorkerInit {
 export type ToWorker =
   | { type: 'start'; epoch: number }
   | { type: 'call'; id: number; method: string; args: unknown[] }
-  | { type: 'collect' };
+  | { type: 'collect' }
+  /** Hand over the events gathered since the last batch and the kernel log, the run going on. */
+  | { type: 'progress'; id: number };
 
 export type FromWorker =
   | { type: 'booted' }
@@ -30,4 +32,5 @@ export type FromWorker =
   | { type: 'result'; id: number; ok: false; error: WireError }
   | { type: 'trace'; events: TraceEvent[] }
   | { type: 'task-failed'; label: string; error: WireError }
-  | { type: 'collected'; events: TraceEvent[]; dmesg: Record<number, string[]> };
+  | { type: 'collected'; events: TraceEvent[]; dmesg: Record<number, string[]> }
+  | { type: 'progress'; id: number; events: TraceEvent[]; dmesg: Record<number, string[]> };

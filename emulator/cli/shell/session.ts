@@ -211,10 +211,10 @@ export class ShellSession {
         const a = args[0];
         const engineDom =
           a === 'Domain-0' || a === 'dom0' || a === '0' ? 0 : this.backend.machine.engineDomainOf(a);
-        return ok([...(this.backend.dmesg()[engineDom] ?? [])]);
+        return ok([...((await this.backend.progress()).dmesg[engineDom] ?? [])]);
       }
       case 'ring':
-        return ok(this.ringLines(args));
+        return ok(await this.ringLines(args));
       case 'timeline': {
         let since = 0;
         if (args.length > 0) {
@@ -223,7 +223,7 @@ export class ShellSession {
           if (!d.ok) usage('timeline', d.message);
           since = d.value;
         }
-        const events = this.backend.trace().filter((e) => e.t >= since);
+        const events = (await this.backend.progress()).trace.filter((e) => e.t >= since);
         return ok(
           renderTimeline(events, {
             colorLevel: this.options.colorLevel ?? 0,
@@ -234,7 +234,7 @@ export class ShellSession {
       }
       case 'stalls': {
         if (args.length > 0) usage('stalls', 'takes no arguments');
-        const stalls = this.backend.stalls();
+        const { stalls } = await this.backend.progress();
         if (stalls.length === 0) return ok(['no stalls']);
         return ok(stalls.flatMap((s) => renderStall(s, { colorLevel: this.options.colorLevel ?? 0 })));
       }
@@ -293,13 +293,13 @@ export class ShellSession {
     };
   }
 
-  private ringLines(args: string[]): string[] {
+  private async ringLines(args: string[]): Promise<string[]> {
     if (args.length > 2) usage('ring', 'at most a guest and a disk');
     let domid: number | undefined;
     let devid: number | undefined;
     if (args[0] !== undefined) domid = resolveDomain(this.backend.view(), args[0]);
     if (args[1] !== undefined) devid = vbdDeviceId(args[1]);
-    const events = this.backend.trace().filter((e) => {
+    const events = (await this.backend.progress()).trace.filter((e) => {
       if (e.kind !== 'ring') return false;
       const m = /^vbd-(\d+)-(\d+)/.exec(String(e.fields?.ring ?? ''));
       if (domid !== undefined && (m === null || Number(m[1]) !== domid)) return false;

@@ -11,10 +11,9 @@ import type { Controller, RunResult } from '../../runtime/engine.js';
 import { ExternalInbox } from '../../runtime/external-inbox.js';
 import type { Scenario } from '../../scenario/model.js';
 import { createImages, machineConfigFor } from '../../scenario/run.js';
-import { describeRunEnd, type ExecResult, type SessionBackend } from './backend.js';
+import { describeRunEnd, type ExecResult, runRecord, type SessionBackend } from './backend.js';
 import { type CommandOutput, type EngineCommand, executeEngineCommand } from './engine-command.js';
 import { type MachineView, machineView } from './machine-buffers.js';
-import { type LiveRecord, simLiveRecord } from './sim-live-record.js';
 
 /**
  * Task switches a whole session may take (the engine's guard against a livelock): sessions run many
@@ -34,7 +33,6 @@ export class SimBackend implements SessionBackend {
   readonly engine = 'sim' as const;
   private readonly inbox = new ExternalInbox<Pending>();
   private readonly view0: MachineView;
-  private readonly live: LiveRecord;
   private runDone!: Promise<RunResult<void>>;
   private final: RunResult<void> | undefined;
   private ended: string | undefined;
@@ -44,7 +42,6 @@ export class SimBackend implements SessionBackend {
 
   private constructor(readonly machine: Machine) {
     this.view0 = machineView(machine);
-    this.live = simLiveRecord(machine.engine);
   }
 
   /** Builds the machine and runs it until it settles with no command (domain 0 booted, xenstored up). */
@@ -54,13 +51,7 @@ export class SimBackend implements SessionBackend {
       seed,
       maxSteps: SESSION_MAX_STEPS,
     });
-    let b: SimBackend;
-    try {
-      b = new SimBackend(machine);
-    } catch (e) {
-      await machine.close();
-      throw e;
-    }
+    const b = new SimBackend(machine);
     let booted!: () => void;
     const boot = new Promise<void>((resolve) => {
       booted = resolve;
@@ -101,7 +92,7 @@ export class SimBackend implements SessionBackend {
   async exec(cmd: EngineCommand): Promise<ExecResult> {
     if (this.ended !== undefined) throw new Error(`${this.ended}; \`run FILE\` starts a fresh machine`);
     if (this.closing) throw new Error('the session is closing');
-    const before = this.live.stalls().length;
+    const before = (await this.progress()).stalls.length;
     const out = await new Promise<CommandOutput | undefined>((resolve) => {
       this.pendingEnd = resolve;
       this.inbox.push({
@@ -114,7 +105,7 @@ export class SimBackend implements SessionBackend {
     });
     // Let the machine run on to idleness (timers the command left) before looking at its record.
     await runQuiet();
-    const stalls = this.stalls().slice(before);
+    const stalls = (await this.progress()).stalls.slice(before);
     if (out === undefined || this.ended !== undefined) {
       const ended = this.ended ?? 'the run ended';
       return { ...(out ?? { out: [], err: [] }), ok: false, stalls, ended, warnings: [] };
@@ -126,20 +117,8 @@ export class SimBackend implements SessionBackend {
     return this.view0;
   }
 
-  trace() {
-    return this.final?.trace ?? this.live.trace();
-  }
-
-  dmesg() {
-    return this.final?.dmesg ?? this.live.dmesg();
-  }
-
-  stalls() {
-    return this.final?.stalls ?? this.live.stalls();
-  }
-
-  now() {
-    return this.final?.endTime ?? this.live.now();
+  progress() {
+    return runRecord(this.machine.engine, this.final);
   }
 
   /** Ends the run (after the command in flight); returns the run's result. */

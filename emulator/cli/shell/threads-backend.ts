@@ -2,13 +2,13 @@
  * The threads session: one run for the whole session, real time scaled by timeScale. The controller
  * takes commands from a queue; while the queue is empty it sleeps in short slices (a plain sleep is
  * idleness to the watchdog, so an idle shell is neither a stall nor a deadlock) and time goes on.
- * The engine hands over its trace, kernel logs and stall reports only when the run ends.
+ * The record so far is asked of the engine, which asks each worker (Engine.progress).
  */
 import { buildMachine, type Machine } from '../../machine/machine.js';
 import type { Controller, RunResult } from '../../runtime/engine.js';
 import type { Scenario } from '../../scenario/model.js';
 import { createImages, machineConfigFor } from '../../scenario/run.js';
-import { describeRunEnd, type ExecResult, type SessionBackend } from './backend.js';
+import { describeRunEnd, type ExecResult, runRecord, type SessionBackend } from './backend.js';
 import { type EngineCommand, executeEngineCommand } from './engine-command.js';
 import { type MachineView, machineView } from './machine-buffers.js';
 
@@ -28,7 +28,6 @@ export class ThreadsBackend implements SessionBackend {
   private ended: string | undefined;
   private runDone!: Promise<RunResult<void>>;
   private final: RunResult<void> | undefined;
-  private clockNow: () => number = () => 0;
   private readonly view0: MachineView;
 
   private constructor(readonly machine: Machine) {
@@ -48,7 +47,6 @@ export class ThreadsBackend implements SessionBackend {
     const b = new ThreadsBackend(machine);
     const pollMs = POLL_REAL_MS / options.timeScale;
     b.runDone = machine.run(async (ctl: Controller) => {
-      b.clockNow = () => ctl.env.now();
       for (;;) {
         while (b.queue.length === 0 && !b.closing)
           await ctl.env.sleep(pollMs, { what: 'the next shell command' });
@@ -86,29 +84,8 @@ export class ThreadsBackend implements SessionBackend {
     return this.view0;
   }
 
-  private finalResult(what: string): RunResult<void> {
-    if (this.final === undefined) {
-      throw new Error(
-        `${what}: the threads engine hands over its trace, logs and stall reports only when the run ends; use --engine sim to see them during a session`,
-      );
-    }
-    return this.final;
-  }
-
-  trace() {
-    return this.finalResult('trace').trace;
-  }
-
-  dmesg() {
-    return this.finalResult('dmesg').dmesg;
-  }
-
-  stalls() {
-    return this.finalResult('stalls').stalls;
-  }
-
-  now() {
-    return this.final?.endTime ?? this.clockNow();
+  progress() {
+    return runRecord(this.machine.engine, this.final);
   }
 
   /** Ends the run (after the command in flight) and stops the workers; returns the run's result. */
