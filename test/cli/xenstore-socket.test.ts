@@ -14,6 +14,7 @@ import { createImages, machineConfigFor } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
 import { listenXenstoreSocket } from '../../emulator/xenstored/socket-server.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const execFileP = promisify(execFile);
@@ -65,7 +66,9 @@ describe('Machine.shared and Machine.xenstored()', () => {
   it('threads: says xenstored is in the worker', async () => {
     const work = mkdtempSync(join(dir, 'threads-'));
     createImages(scenario, work);
-    const m = await buildMachine(machineConfigFor(scenario, work), 'threads', { timeScale: 0.01 });
+    const m = await buildMachine(machineConfigFor(scenario, work), 'threads', {
+      timeScale: THREADS_TIME_SCALE,
+    });
     try {
       expect(m.shared[SLOTS_SHARED]).toBeInstanceOf(SharedArrayBuffer);
       expect(() => m.xenstored()).toThrow(

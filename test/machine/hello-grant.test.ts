@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { MACHINE_DEFAULT_VERSIONS, type MachineConfig } from '../../emulator/machine/config.js';
 import { driveHelloGrant } from '../../emulator/machine/demo/hello-grant-driver.js';
 import { buildMachine, type Machine } from '../../emulator/machine/machine.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const config: MachineConfig = {
   guests: [
@@ -26,7 +27,7 @@ describe('hello-grant on the machine', () => {
         kind === 'sim'
           ? await buildMachine(config, 'sim', { seed: 7, traceFilter: (c) => c !== 'hello' })
           : await buildMachine(config, 'threads', {
-              timeScale: 0.01,
+              timeScale: THREADS_TIME_SCALE,
               watchdogMs: 100,
               traceFilter: (c) => c !== 'hello',
             });

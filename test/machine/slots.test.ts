@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { MACHINE_DEFAULT_VERSIONS, type MachineConfig } from '../../emulator/machine/config.js';
 import { buildMachine, type Machine } from '../../emulator/machine/machine.js';
 import { SLOT_BOOT, SLOT_EMPTY, SLOT_HALTED, SlotTable } from '../../emulator/machine/slot-table.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const config: MachineConfig = {
   guests: [{ name: 'vm', memory: 1 << 20, abi: 'x86_64', disks: [] }],
@@ -44,7 +45,7 @@ describe.each(['sim', 'threads'] as const)('guest slots (%s)', (kind) => {
     const m =
       kind === 'sim'
         ? await buildMachine(config, 'sim', { seed: 1 })
-        : await buildMachine(config, 'threads', { timeScale: 0.01, watchdogMs: 100 });
+        : await buildMachine(config, 'threads', { timeScale: THREADS_TIME_SCALE, watchdogMs: 100 });
     machines.push(m);
     return m;
   }

@@ -11,6 +11,7 @@ import { describe, expect, test } from 'vitest';
 import { chainVerdict, labelWithoutIds } from '../../emulator/runtime/waitgraph.js';
 import { parseScenario } from '../../emulator/scenario/load.js';
 import { type RunScenarioResult, runScenario } from '../../emulator/scenario/run.js';
+import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
 
 const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
 
@@ -135,7 +136,7 @@ describe('stall-xenwatch', () => {
       const r = await runScenario(parseScenario(DESTROY_UNDER_STALL, 'fault.yaml'), {
         engine,
         seed: 1,
-        ...(engine === 'threads' ? { timeScale: 0.1, watchdogMs: 20 } : {}),
+        ...(engine === 'threads' ? { timeScale: THREADS_TIME_SCALE, watchdogMs: THREADS_WATCHDOG_MS } : {}),
       });
       expect(r.outcome).toBe('completed');
       expect(r.stalls.map((s) => ({ timer: s.brokenBy?.timer, verdict: pidless(s) }))).toEqual(WANTED);

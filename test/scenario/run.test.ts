@@ -3,6 +3,7 @@ import { scenario } from '../../emulator/scenario/load.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { parseRunnableScenario } from '../../emulator/scenario/run-demo.js';
 import { splitCommand } from '../../emulator/scenario/run-steps.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const helloGrant = new URL('../../scenarios/hello-grant.yaml', import.meta.url).pathname;
 
@@ -10,7 +11,7 @@ describe('runScenario', () => {
   test.each(['sim', 'threads'] as const)(
     'hello-grant passes with its timeline events (%s)',
     async (engine) => {
-      const r = await runScenario(helloGrant, { engine, seed: 1 });
+      const r = await runScenario(helloGrant, { engine, seed: 1, timeScale: THREADS_TIME_SCALE });
       expect(r.failures).toEqual([]);
       expect(r.verdict).toBe('pass');
       expect(r.steps.map((s) => [s.path, s.status])).toEqual([

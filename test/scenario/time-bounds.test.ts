@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { scenario } from '../../emulator/scenario/load.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { checkTimeBounds, type TimeBoundsCheck } from '../../emulator/scenario/time-bounds.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const NOT_IN_THREADS = (b: string) =>
   `at most ${b}: not asserted in threads, where virtual time includes host time (it holds exactly in sim)`;
@@ -68,7 +69,7 @@ describe('time bounds in a run', () => {
   });
 
   test('threads asserts the lower bound and reports the upper ones', async () => {
-    const r = await runScenario(s, { engine: 'threads', timeScale: 0.01 });
+    const r = await runScenario(s, { engine: 'threads', timeScale: THREADS_TIME_SCALE });
     expect(r.failures).toEqual([
       expect.stringMatching(/^step steps\[1\] \(wait 2s\) failed: took .*, expected at least 5s$/),
     ]);

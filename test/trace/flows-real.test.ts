@@ -8,6 +8,7 @@ import type { TraceEvent } from '../../emulator/runtime/engine.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { checkChromeTrace, toChromeTrace } from '../../emulator/trace/perfetto.js';
 import { checkEvent } from '../../emulator/trace/vocabulary.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const helloGrant = new URL('../../scenarios/hello-grant.yaml', import.meta.url).pathname;
 
@@ -79,7 +80,7 @@ describe('event-channel flows in the hello-grant demo', () => {
 
   it('threads: as many flow pairs as sim, and a valid Perfetto trace', async () => {
     const sim = await runScenario(helloGrant, { engine: 'sim', seed: 1 });
-    const thr = await runScenario(helloGrant, { engine: 'threads' });
+    const thr = await runScenario(helloGrant, { engine: 'threads', timeScale: THREADS_TIME_SCALE });
     expect(thr.verdict).toBe('pass');
     const simPairs = evtchnPairs(sim.trace);
     const thrPairs = evtchnPairs(thr.trace);

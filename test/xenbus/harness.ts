@@ -2,6 +2,7 @@
 import { createEngine } from '../../emulator/runtime/create-engine.js';
 import type { Controller, Engine, RunResult } from '../../emulator/runtime/engine.js';
 import { shareXsRings } from '../fixtures/dom0-xenstore.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
 
@@ -9,7 +10,7 @@ export interface HostOptions {
   seed?: number;
   guests?: number[];
   guestConfig?: Record<string, unknown>;
-  /** 'threads' runs dom0 and each guest in its own worker (time scaled by 0.01). */
+  /** 'threads' runs dom0 and each guest in its own worker (time scaled by THREADS_TIME_SCALE). */
   engine?: 'sim' | 'threads';
 }
 
@@ -20,7 +21,7 @@ export async function runHost<T>(
   const guests = opts.guests ?? [1];
   const engine: Engine =
     opts.engine === 'threads'
-      ? createEngine('threads', { timeScale: 0.01 })
+      ? createEngine('threads', { timeScale: THREADS_TIME_SCALE })
       : createEngine('sim', { seed: opts.seed ?? 1 });
   try {
     return await build(engine, guests, body, opts);

@@ -14,15 +14,18 @@ export function boot(ctx: DomainContext): DomainProgram {
   const kernel = xs.client;
   const tool = xs.newClient();
   const seen: string[] = [];
+  const seenQueue = env.waitQueue('test: dom0 watch callbacks');
 
   return {
     /** Watch `path` from both dom0 clients; each callback records "<client> <path>". */
     async watchBoth(path: string) {
       await kernel.watch(path, (p) => {
         seen.push(`kernel ${p}`);
+        seenQueue.wakeAll();
       });
       await tool.watch(path, (p) => {
         seen.push(`tool ${p}`);
+        seenQueue.wakeAll();
       });
     },
     async write(path: string, value: string) {
@@ -33,6 +36,10 @@ export function boot(ctx: DomainContext): DomainProgram {
     },
     async settle(ms: number) {
       await env.sleep(ms);
+    },
+    /** Wait until the callbacks have recorded `n` events (no host-time window in threads). */
+    async waitSeen(n: number) {
+      await env.wait(seenQueue, () => seen.length >= n, { what: `test: ${n} dom0 watch callbacks` });
     },
   };
 }

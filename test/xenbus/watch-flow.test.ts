@@ -16,6 +16,7 @@ import { checkChromeTrace, toChromeTrace } from '../../emulator/trace/perfetto.j
 import { checkEvent } from '../../emulator/trace/vocabulary.js';
 import { XenstoreDaemon } from '../../emulator/xenstored/daemon.js';
 import { shareXsRings } from '../fixtures/dom0-xenstore.js';
+import { THREADS_TIME_SCALE } from '../threads-time.js';
 
 const KEY_SPAN = 2 ** 32;
 const keyOf = (flow: number) => Math.floor(flow / KEY_SPAN);
@@ -42,7 +43,9 @@ async function runWithGuest<T>(
   body: (ctl: Controller) => Promise<T>,
 ): Promise<RunResult<T>> {
   const engine =
-    kind === 'threads' ? createEngine('threads', { timeScale: 0.01 }) : createEngine('sim', { seed: 7 });
+    kind === 'threads'
+      ? createEngine('threads', { timeScale: THREADS_TIME_SCALE })
+      : createEngine('sim', { seed: 7 });
   try {
     await addWatchFlowHost(engine);
     return await engine.run(body);
@@ -57,7 +60,8 @@ async function workload(ctl: Controller): Promise<{ guestLog: string[]; dom0Seen
   const log = (await ctl.call(1, 'watchSerial')) as { what: string }[];
   await ctl.call(1, 'op', 'write', 'data/x', '1');
   await ctl.call(1, 'op', 'write', 'data/y', '2');
-  await ctl.call(0, 'settle', 100);
+  // dom0's 2 clients x (registration + data/x + data/y); a timed settle would be a host-time window in threads.
+  await ctl.call(0, 'waitSeen', 6);
   return { guestLog: log.map((e) => e.what), dom0Seen: (await ctl.call(0, 'seen')) as string[] };
 }
 
