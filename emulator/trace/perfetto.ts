@@ -167,8 +167,32 @@ interface OpenRequest {
 }
 
 /** Build the Chrome trace JSON object for `events` (any order; sorted by time, stable). */
+/**
+ * Worker threads stamp events with clocks that can disagree by microseconds (more once divided by a small
+ * timeScale), so a watch callback or an upcall can appear to precede the firing or send that caused it. The
+ * receiving half of a flow never precedes its sending half: such an event is placed just after its sender.
+ */
+function causallyOrdered(events: readonly TraceEvent[]): readonly TraceEvent[] {
+  const sentAt = new Map<string, number>();
+  for (const e of events) {
+    const spec = kindSpec(e.kind, e.comp);
+    if (spec?.perfetto !== 'flow-out' || typeof e.fields?.flow !== 'number') continue;
+    const key = `${spec.flow}:${e.fields.flow}`;
+    sentAt.set(key, Math.min(sentAt.get(key) ?? e.t, e.t));
+  }
+  return events.map((e) => {
+    const spec = kindSpec(e.kind, e.comp);
+    if (spec?.perfetto !== 'flow-in') return e;
+    let latest = -Infinity;
+    for (const id of flowIdsIn(e)) latest = Math.max(latest, sentAt.get(`${spec.flow}:${id}`) ?? -Infinity);
+    return e.t > latest ? e : { ...e, t: latest + 1e-6 };
+  });
+}
+
 export function toChromeTrace(events: readonly TraceEvent[], options: ChromeTraceOptions = {}): ChromeTrace {
-  const sorted = events.map((e, i) => ({ e, i })).sort((a, b) => a.e.t - b.e.t || a.i - b.i);
+  const sorted = causallyOrdered(events)
+    .map((e, i) => ({ e, i }))
+    .sort((a, b) => a.e.t - b.e.t || a.i - b.i);
   const problems = sorted.map(({ e }) => checkEvent(e));
 
   // Which flows get arrows: both halves present, the sender first, each id used once per side.
