@@ -189,8 +189,38 @@ describe('C17: a control connection accepted but not read when DETACH removes th
     expect(r.value).toEqual({ detach: 0, status: { code: 0, wstatus: 0 } });
   });
 
-  test('the table holds at most TD_CTL_MAX_CONNECTIONS; the switch parses', () => {
+  test('the table holds at most TD_CTL_MAX_CONNECTIONS: more idle clients connect, no more are accepted', async () => {
+    const clients = TD_CTL_MAX_CONNECTIONS + 2;
+    const r = await runHost({ semantics: '2010-08', tapdisk: { variant: 'xapi' } }, async (h) => {
+      const minor = await allocTap(h.k);
+      const td = spawnTapdisk(h.k);
+      await h.env.sleep(1);
+      await tapCtl(h.k, td.pid, requestMessage('ATTACH', minor));
+      const sock = controlSocketPath(td.pid);
+      for (let i = 0; i < clients; i++) {
+        // Idle: connects and waits for a reply to a request it never sends.
+        h.k.spawn(
+          async (p: Process) => {
+            const fd = await p.connect(sock);
+            await p.read(fd);
+          },
+          [],
+          { name: `idle-${i}` },
+        );
+        await h.env.sleep(1);
+      }
+      return { pid: td.pid };
+    });
+    const accepts = r.trace.filter((e) => e.kind === 'control-accept' && e.fields.pid === r.value?.pid);
     expect(TD_CTL_MAX_CONNECTIONS).toBe(10);
+    // The ATTACH client is accepted and closed; then exactly the table's worth of idle clients.
+    expect(accepts.map((e) => e.fields.connections)).toEqual([
+      1,
+      ...Array.from({ length: TD_CTL_MAX_CONNECTIONS }, (_, i) => i + 1),
+    ]);
+  });
+
+  test('the controlExit switch parses from the command line and rejects other values', () => {
     expect(parseTapdiskArgs(['--control-exit=2012-07']).controlExit).toBe('2012-07');
     expect(parseTapdiskArgs([]).controlExit).toBe('2132029');
     expect(() => parseTapdiskArgs(['--control-exit=x'])).toThrow(/not one of 2012-07, 2132029/);
