@@ -81,11 +81,11 @@ function figures(r: FioResult, what: string): JobFigures {
 export async function measureBlkIo(o: BlkIoOptions = {}): Promise<BlkIoFigures> {
   const measureMs = o.measureMs ?? 2000;
   const warmupIos = o.warmupIos ?? 3000;
-  // The trace is not looked at: keep only log lines (dmesg), so workers do not hoard request events.
+  // The trace is not looked at: keep only log lines, so workers neither build nor post request events.
   const machine = await buildMachine(blkIoMachineConfig(), 'threads', {
     timeScale: 1,
     watchdogMs: 1000,
-    traceFilter: (_comp, kind) => kind === 'log',
+    traceKeep: { kinds: ['log'] },
   });
   try {
     const r = await machine.run(async (ctl) => {

@@ -27,7 +27,7 @@ export async function onTwoDomains<T>(
   const b = d0.createDomain();
   d0.unpauseDomain(a);
   d0.unpauseDomain(b);
-  const engine = createThreadsEngine({ timeScale: 1, watchdogMs: 10_000 });
+  const engine = createThreadsEngine({ timeScale: 1, watchdogMs: 10_000, traceKeep: 'none' });
   try {
     registerHypervisorBuffers((name, sab) => engine.addShared(name, sab), hv.buffers);
     for (const [name, sab] of Object.entries(host.shared ?? {})) engine.addShared(name, sab);

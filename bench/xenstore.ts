@@ -59,7 +59,11 @@ export async function startXenstoreHost(kind: EngineKind): Promise<XenstoreHost>
   const rc = d0.unpauseDomain(domid);
   if (rc !== 0) throw new Error(`unpause failed (${rc})`);
   const guest: StoreGuestConfig = { domid, storeMfn, storeEvtchn, ackEvtchn };
-  const engine = kind === 'threads' ? createThreadsEngine({ timeScale: 1 }) : createSimEngine({ seed: 1 });
+  // The trace is not looked at: nothing is built or posted.
+  const engine =
+    kind === 'threads'
+      ? createThreadsEngine({ timeScale: 1, traceKeep: 'none' })
+      : createSimEngine({ seed: 1, traceKeep: 'none' });
   try {
     for (const [name, buf] of Object.entries(hv.buffers)) engine.addShared(HV_SHARED_PREFIX + name, buf);
     await engine.addDomain({

@@ -290,13 +290,23 @@ export interface EngineProgress {
 /** Which trace events to keep; checked before an event is built. */
 export type TraceFilter = (comp: string, kind: string) => boolean;
 
+/**
+ * Which trace events to keep, as data: unlike a TraceFilter it reaches the threads engine's workers,
+ * so dropped events are never built nor posted. An object keeps an event when its kind is listed in
+ * `kinds` (if given) and its component in `comps` (if given); `{}` keeps everything. The dmesg ring
+ * keeps every log line whatever the spec says.
+ */
+export type TraceKeep = 'all' | 'none' | { kinds?: readonly string[]; comps?: readonly string[] };
+
 export interface SimEngineOptions {
   seed: number;
   /** Scheduling decisions to take instead of the PRNG's (then the seed takes over). */
   replay?: number[];
   /** Give up (outcome 'error') after this many task switches; default 10 million. */
   maxSteps?: number;
+  /** Applied together with `traceKeep`: an event is kept when both keep it. */
   traceFilter?: TraceFilter;
+  traceKeep?: TraceKeep;
   /** dmesg ring size per domain; default 4096 lines. */
   dmesgLines?: number;
 }
@@ -306,7 +316,10 @@ export interface ThreadsEngineOptions {
   timeScale: number;
   /** Real ms without progress before the watchdog looks for a stall; default 200. */
   watchdogMs?: number;
+  /** Applied in the main thread only (workers still build and post what it drops): prefer traceKeep. */
   traceFilter?: TraceFilter;
+  /** Applied in every worker and in the main thread, together with `traceFilter`. */
+  traceKeep?: TraceKeep;
   dmesgLines?: number;
 }
 

@@ -92,6 +92,7 @@ class SimEngine implements Engine {
     this.sink = new TraceSink({
       now: () => this.vnow,
       filter: options.traceFilter,
+      keep: options.traceKeep,
       dmesgLines: options.dmesgLines,
     });
     this.sched = new Scheduler({

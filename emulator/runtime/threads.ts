@@ -21,6 +21,7 @@ import type {
   ThreadsEngineOptions,
   TraceEvent,
   TraceFilter,
+  TraceKeep,
   UpcallKicker,
 } from './engine.js';
 import { HOST_DOMID } from './engine.js';
@@ -76,6 +77,7 @@ class ThreadsEngine implements Engine {
   private readonly watchdogMs: number;
   private readonly filter: TraceFilter | undefined;
   private readonly dmesgLines: number | undefined;
+  private readonly traceKeep: TraceKeep | undefined;
   private readonly sink: TraceSink;
   private readonly host: RealtimeRunner;
   private readonly hostEnv: DomainEnv;
@@ -109,9 +111,11 @@ class ThreadsEngine implements Engine {
     this.watchdogMs = watchdogMs;
     this.filter = options.traceFilter;
     this.dmesgLines = options.dmesgLines;
+    this.traceKeep = options.traceKeep;
     this.sink = new TraceSink({
       now: () => this.clock.now(),
       filter: options.traceFilter,
+      keep: options.traceKeep,
       dmesgLines: options.dmesgLines,
     });
     this.host = new RealtimeRunner(this.clock, (task, e) => {
@@ -147,6 +151,7 @@ class ThreadsEngine implements Engine {
       status: slot.buffer,
       epoch: this.clock.epoch,
       timeScale: this.clock.timeScale,
+      traceKeep: this.traceKeep,
       dmesgLines: this.dmesgLines,
     };
     resetKickWords(this.kickWords, spec.domid);

@@ -4,7 +4,7 @@
  * object push; the dmesg ring (ring-buffer-ts) keeps the last N lines like the kernel's log buffer.
  */
 import ringBufferTs from 'ring-buffer-ts';
-import type { DomId, Millis, TraceEvent, TraceFilter, Tracer } from './engine.js';
+import type { DomId, Millis, TraceEvent, TraceFilter, TraceKeep, Tracer } from './engine.js';
 
 // ring-buffer-ts ships a webpack UMD bundle: Node sees only a default export.
 const { RingBuffer } = ringBufferTs;
@@ -16,7 +16,51 @@ export interface TraceSinkOptions {
   /** The clock the events are stamped with (virtual ms in sim, scaled real ms in threads). */
   now: () => Millis;
   filter?: TraceFilter;
+  /** Serialisable filter; an event is kept when both it and `filter` keep it. */
+  keep?: TraceKeep;
   dmesgLines?: number;
+}
+
+const dropAll: TraceFilter = () => false;
+
+/**
+ * Checks a TraceKeep and turns it into a TraceFilter; undefined when it keeps everything (so the
+ * emit path has no check at all). Throws naming the field and value on a malformed spec.
+ */
+export function compileTraceKeep(keep: TraceKeep | undefined, where = 'traceKeep'): TraceFilter | undefined {
+  if (keep === undefined || keep === 'all') return undefined;
+  if (keep === 'none') return dropAll;
+  if (keep === null || typeof keep !== 'object' || Array.isArray(keep)) {
+    throw new Error(`${where} must be 'all', 'none' or { kinds?, comps? }, got ${JSON.stringify(keep)}`);
+  }
+  for (const key of Object.keys(keep)) {
+    if (key !== 'kinds' && key !== 'comps') throw new Error(`${where}: unknown field ${JSON.stringify(key)}`);
+  }
+  const kinds = nameSet(keep.kinds, `${where}.kinds`);
+  const comps = nameSet(keep.comps, `${where}.comps`);
+  if (kinds === undefined && comps === undefined) return undefined;
+  if (kinds?.size === 0 || comps?.size === 0) return dropAll;
+  if (comps === undefined) return (_comp, kind) => kinds!.has(kind);
+  if (kinds === undefined) return (comp) => comps.has(comp);
+  return (comp, kind) => kinds.has(kind) && comps.has(comp);
+}
+
+function nameSet(names: readonly string[] | undefined, field: string): Set<string> | undefined {
+  if (names === undefined) return undefined;
+  if (!Array.isArray(names))
+    throw new Error(`${field} must be an array of strings, got ${JSON.stringify(names)}`);
+  names.forEach((n, i) => {
+    if (typeof n !== 'string') throw new Error(`${field}[${i}] must be a string, got ${JSON.stringify(n)}`);
+  });
+  return new Set(names);
+}
+
+/** Both filters at once; undefined when neither drops anything. */
+function bothFilters(a: TraceFilter | undefined, b: TraceFilter | undefined): TraceFilter | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  if (a === dropAll || b === dropAll) return dropAll;
+  return (comp, kind) => a(comp, kind) && b(comp, kind);
 }
 
 export class TraceSink {
@@ -28,7 +72,7 @@ export class TraceSink {
 
   constructor(options: TraceSinkOptions) {
     this.now = options.now;
-    this.filter = options.filter;
+    this.filter = bothFilters(compileTraceKeep(options.keep), options.filter);
     this.dmesgLines = options.dmesgLines ?? DEFAULT_DMESG_LINES;
     if (!Number.isInteger(this.dmesgLines) || this.dmesgLines < 1) {
       throw new Error(`dmesgLines must be a positive integer, got ${options.dmesgLines}`);

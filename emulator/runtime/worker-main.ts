@@ -21,7 +21,7 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const domid = init.spec.domid;
 const clock = new ScaledClock(init.epoch, init.timeScale);
-const sink = new TraceSink({ now: () => clock.now(), dmesgLines: init.dmesgLines });
+const sink = new TraceSink({ now: () => clock.now(), keep: init.traceKeep, dmesgLines: init.dmesgLines });
 const slot = new StatusSlot(init.status);
 const kicks = new Int32Array(init.kicks);
 let sent = 0;

@@ -1,6 +1,6 @@
 /** Messages between the main thread and a domain worker (threads engine). */
 import type { WireError } from './domain-boot.js';
-import type { DomainSpec, TraceEvent } from './engine.js';
+import type { DomainSpec, TraceEvent, TraceKeep } from './engine.js';
 
 export interface WorkerInit {
   entry: string;
@@ -14,6 +14,8 @@ export interface WorkerInit {
   status: SharedArrayBuffer;
   epoch: number;
   timeScale: number;
+  /** The run's serialisable trace filter: events it drops are never built in the worker. */
+  traceKeep?: TraceKeep;
   dmesgLines?: number;
 }
 
