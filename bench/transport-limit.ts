@@ -23,8 +23,18 @@ export function createTransport(entries: number): TransportLayout {
   return { buffer, slots, entries };
 }
 
-/** Runs the two ends in two workers; resolves with entries per second. */
-export async function measureTransportLimit(entries = 1_000_000): Promise<number> {
+/**
+ * The limit is the best of a few runs: one run on a shared 2-core machine can lose half its speed to
+ * whatever else is scheduled, and every other figure's ratio is taken against this one.
+ */
+export async function measureTransportLimit(runs = 3, entries = 1_000_000): Promise<number> {
+  let best = 0;
+  for (let i = 0; i < runs; i++) best = Math.max(best, await measureTransportOnce(entries));
+  return best;
+}
+
+/** Runs the two ends in two workers once; resolves with entries per second. */
+async function measureTransportOnce(entries: number): Promise<number> {
   const layout = createTransport(entries);
   const url = new URL('./transport-worker.js', import.meta.url);
   let elapsedMs = Number.NaN;
