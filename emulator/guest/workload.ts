@@ -8,8 +8,8 @@
  * the data lives in and the backend reads or writes it there.
  */
 import type { GuestMemory } from '../../drivers/busdma/guest-memory.js';
-import type { BioOp, BlockLayer } from '../kernel/block-device.js';
-import { isKernelError } from '../kernel/errno.js';
+import { type Bio, type BioOp, type BlockLayer, bioSectors } from '../kernel/block-device.js';
+import { errnoName, isKernelError } from '../kernel/errno.js';
 import type { Env } from '../runtime/engine.js';
 import type { DiskHandle } from './block-layer.js';
 import { fillPattern, firstMismatch, type Pattern } from './pattern.js';
@@ -111,12 +111,38 @@ export class Workload {
     sectors?: number,
   ): Promise<IoOutcome> {
     const t0 = this.env.now();
+    const env = this.env;
+    const bdev = h.bdev;
+    const sector = offset / SECTOR;
+    // submit_bio_wait: the bio ends into this I/O's own completion (on-stack in Linux), so an ending
+    // bio wakes only its submitter, not every task with I/O in flight on the disk.
+    const done = env.waitQueue(`${bdev.name} bio at ${sector}`);
+    let result: number | undefined;
     let error: string | undefined;
+    const bio: Bio = {
+      op,
+      sector,
+      data,
+      ...(sectors === undefined ? {} : { sectors }),
+      end: (e) => {
+        result = e;
+        done.wakeAll();
+      },
+    };
     try {
-      await this.blocks.submitAndWait(h.bdev, op, offset / SECTOR, data, sectors);
+      this.blocks.submit(bdev, bio);
     } catch (e) {
       if (!isKernelError(e)) throw e;
       error = e.code;
+    }
+    if (error === undefined) {
+      if (result === undefined) {
+        await env.wait(done, () => result !== undefined, {
+          what: `${op} of ${bioSectors(bio)} sectors at ${sector} on ${bdev.name}`,
+          holders: () => bdev.driver.ioHolders?.(bdev) ?? [],
+        });
+      }
+      if (result !== 0) error = errnoName(result!);
     }
     return {
       op,
