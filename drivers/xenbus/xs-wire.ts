@@ -127,11 +127,14 @@ export interface XsMessage {
 
 /** Little-endian, as on x86 (xs_wire.h uses native uint32_t). */
 export function encodeHeader(h: XsHeader, out = new Uint8Array(XS_HEADER_SIZE), offset = 0): Uint8Array {
-  const dv = new DataView(out.buffer, out.byteOffset + offset, XS_HEADER_SIZE);
-  dv.setUint32(0, h.type >>> 0, true);
-  dv.setUint32(4, h.reqId >>> 0, true);
-  dv.setUint32(8, h.txId >>> 0, true);
-  dv.setUint32(12, h.len >>> 0, true);
+  // Byte stores, not a DataView: one is built per message and showed in the lifecycle profile.
+  if (out.length - offset < XS_HEADER_SIZE) {
+    throw new RangeError(`xenstore header needs ${XS_HEADER_SIZE} bytes, got ${out.length - offset}`);
+  }
+  putU32(out, offset, h.type);
+  putU32(out, offset + 4, h.reqId);
+  putU32(out, offset + 8, h.txId);
+  putU32(out, offset + 12, h.len);
   return out;
 }
 
@@ -139,13 +142,23 @@ export function decodeHeader(bytes: Uint8Array, offset = 0): XsHeader {
   if (bytes.length - offset < XS_HEADER_SIZE) {
     throw new RangeError(`xenstore header needs ${XS_HEADER_SIZE} bytes, got ${bytes.length - offset}`);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, XS_HEADER_SIZE);
   return {
-    type: dv.getUint32(0, true),
-    reqId: dv.getUint32(4, true),
-    txId: dv.getUint32(8, true),
-    len: dv.getUint32(12, true),
+    type: getU32(bytes, offset),
+    reqId: getU32(bytes, offset + 4),
+    txId: getU32(bytes, offset + 8),
+    len: getU32(bytes, offset + 12),
   };
+}
+
+function putU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v & 0xff;
+  out[at + 1] = (v >>> 8) & 0xff;
+  out[at + 2] = (v >>> 16) & 0xff;
+  out[at + 3] = (v >>> 24) & 0xff;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 }
 
 /** Header plus payload in one buffer. Refuses a payload over XENSTORE_PAYLOAD_MAX. */

@@ -82,6 +82,14 @@ describe('header and message', () => {
     expect(decodeHeader(buf, 4)).toEqual({ type: 15, reqId: 0xffffffff, txId: 0, len: 9 });
   });
 
+  it('encodeHeader refuses room for fewer than 16 bytes and leaves the buffer as it was', () => {
+    const buf = new Uint8Array(20).fill(7);
+    expect(() => encodeHeader({ type: 1, reqId: 2, txId: 3, len: 4 }, buf, 5)).toThrow(
+      /needs 16 bytes, got 15/,
+    );
+    expect([...buf]).toEqual(new Array(20).fill(7));
+  });
+
   it('decodeHeader refuses fewer than 16 bytes and says how many it got', () => {
     expect(() => decodeHeader(new Uint8Array(10))).toThrow(/needs 16 bytes, got 10/);
   });
