@@ -308,8 +308,10 @@ export class Domains {
     this.evtchn.closeAll(slot, domid);
     this.grants.releaseMappings(slot);
     // Give back the domain's own frames; those still mapped by others wait for their last unmap.
+    // indexOf skips the other owners' frames natively (an Atomics.load per frame showed in the lifecycle
+    // profile); every hit is confirmed with Atomics.load, as the per-frame loop read it.
     const owner = s.frameOwner;
-    for (let mfn = 0; mfn < owner.length; mfn++) {
+    for (let mfn = owner.indexOf(domid); mfn >= 0; mfn = owner.indexOf(domid, mfn + 1)) {
       if (Atomics.load(owner, mfn) === domid && !this.mem.isPendingFree(mfn)) this.mem.release(mfn, slot);
     }
     Atomics.and(s.dom, s.base(slot) + DF_FLAGS, ~DFL_DESTROYING);
@@ -332,7 +334,7 @@ export class Domains {
       this.evtchn.teardown(slot);
       this.mem.release(s.field(slot, DF_SHARED_INFO_MFN), -1);
       const owner = s.frameOwner;
-      for (let mfn = 0; mfn < owner.length; mfn++) {
+      for (let mfn = owner.indexOf(domid); mfn >= 0; mfn = owner.indexOf(domid, mfn + 1)) {
         if (Atomics.load(owner, mfn) === domid) this.mem.release(mfn, slot);
       }
       s.setField(slot, DF_FLAGS, 0);
