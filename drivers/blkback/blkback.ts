@@ -11,6 +11,7 @@
  * Each segment is its own bio over its own page (no merging across grant-mapped pages, XSA-229).
  */
 import type { Bio, BioOp } from '../../emulator/kernel/block-device.js';
+import { traceWanted } from '../../emulator/runtime/engine.js';
 import type { ReadOnlyPage } from '../../hypervisor/readonly-page.js';
 import {
   BLKIF_OP_DISCARD,
@@ -92,7 +93,9 @@ function traceReq(
   id: bigint,
   status?: number,
 ): void {
-  ring.blkif.ctx.env.trace.emit('blkback', 'blk-req', {
+  const trace = ring.blkif.ctx.env.trace;
+  if (!traceWanted(trace, 'blkback', 'blk-req')) return; // a filtered trace: build nothing per request
+  trace.emit('blkback', 'blk-req', {
     phase,
     ring: ring.label,
     id: id.toString(),
@@ -372,7 +375,9 @@ function endBio(ring: BlkifRing, preq: PendingReq, error: number): void {
     ring.releaseCaches();
     ring.blkif.lingering.delete(ring);
   }
-  ctx.env.trace.emit('blkback', 'blk-req-latency', { ring: ring.label, ms: ctx.env.now() - preq.started });
+  if (traceWanted(ctx.env.trace, 'blkback', 'blk-req-latency')) {
+    ctx.env.trace.emit('blkback', 'blk-req-latency', { ring: ring.label, ms: ctx.env.now() - preq.started });
+  }
   ring.blkif.put();
 }
 

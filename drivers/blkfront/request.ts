@@ -13,6 +13,7 @@
  */
 import type { Bio } from '../../emulator/kernel/block-device.js';
 import { ERRNO } from '../../emulator/kernel/errno.js';
+import { traceWanted } from '../../emulator/runtime/engine.js';
 import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
   BLKIF_OP_DISCARD,
@@ -248,21 +249,24 @@ async function issue(info: BlkfrontInfo, ring: BlkfrontRingInfo, item: ShadowChu
   front.reqProdPvt = front.reqProdPvt + 1;
   e.status = 'waiting';
   e.reqId = id;
-  env.trace.emit('blkfront', 'request-start', {
-    disk: info.diskName,
-    id,
-    op: opName(e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation),
-    indirect: e.operation === BLKIF_OP_INDIRECT,
-    sector: item.sector,
-    length: item.length,
-    nseg: e.nrSegments,
-  });
+  if (traceWanted(env.trace, 'blkfront', 'request-start')) {
+    env.trace.emit('blkfront', 'request-start', {
+      disk: info.diskName,
+      id,
+      op: opName(e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation),
+      indirect: e.operation === BLKIF_OP_INDIRECT,
+      sector: item.sector,
+      length: item.length,
+      nseg: e.nrSegments,
+    });
+  }
   if (front.pushRequestsAndCheckNotify()) k.events.notify(ring.port);
   emitRing(info, ring);
 }
 
 /** The ring's indices with Xen's names, for occupancy counters and xen-ringwatch lines. */
 function emitRing(info: BlkfrontInfo, ring: BlkfrontRingInfo): void {
+  if (!traceWanted(info.env.trace, 'blkfront', 'ring')) return; // filtered: skip the index reads
   const f = ring.front;
   const s = f.sring;
   info.env.trace.emit('blkfront', 'ring', {
@@ -479,15 +483,17 @@ export function blkifInterrupt(info: BlkfrontInfo): void {
         }
       }
       info.completed++;
-      env.trace.emit('blkfront', 'request-end', {
-        disk: info.diskName,
-        id,
-        op: opName(rsp.operation),
-        status: rsp.status,
-        sector: chunk.sector,
-        length: chunk.length,
-        latency: env.now() - started,
-      });
+      if (traceWanted(env.trace, 'blkfront', 'request-end')) {
+        env.trace.emit('blkfront', 'request-end', {
+          disk: info.diskName,
+          id,
+          op: opName(rsp.operation),
+          status: rsp.status,
+          sector: chunk.sector,
+          length: chunk.length,
+          latency: env.now() - started,
+        });
+      }
       completeChunk(chunk, error);
     }
     front.rspCons = i;
