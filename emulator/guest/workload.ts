@@ -8,9 +8,15 @@
  * the data lives in and the backend reads or writes it there.
  */
 import type { GuestMemory } from '../../drivers/busdma/guest-memory.js';
-import { type Bio, type BioOp, type BlockLayer, bioSectors } from '../kernel/block-device.js';
+import {
+  type Bio,
+  type BioOp,
+  type BlockDevice,
+  type BlockLayer,
+  bioSectors,
+} from '../kernel/block-device.js';
 import { errnoName, isKernelError } from '../kernel/errno.js';
-import type { Env } from '../runtime/engine.js';
+import type { Env, Holder, WaitQueue } from '../runtime/engine.js';
 import type { DiskHandle } from './block-layer.js';
 import { fillPattern, firstMismatch, type Pattern } from './pattern.js';
 
@@ -95,12 +101,42 @@ export function latencyStats(samples: readonly number[]): LatencyStats {
   };
 }
 
+/** A bio whose end records the status and wakes its one waiter (no closure built per I/O). */
+class WaitedBio implements Bio {
+  result: number | undefined;
+
+  constructor(
+    readonly op: BioOp,
+    readonly sector: number,
+    readonly data: Uint8Array,
+    readonly sectors: number | undefined,
+    readonly done: WaitQueue,
+  ) {}
+
+  end(error: number): void {
+    this.result = error;
+    this.done.wakeAll();
+  }
+}
+
 export class Workload {
   constructor(
     private readonly env: Env,
     private readonly memory: GuestMemory,
     private readonly blocks: BlockLayer,
   ) {}
+
+  /** Who completes a disk's I/O, for the wait-for graph; one function per disk, not one per I/O. */
+  private readonly ioHolders = new Map<BlockDevice, () => readonly Holder[]>();
+
+  private ioHoldersOf(bdev: BlockDevice): () => readonly Holder[] {
+    let f = this.ioHolders.get(bdev);
+    if (f === undefined) {
+      f = () => bdev.driver.ioHolders?.(bdev) ?? [];
+      this.ioHolders.set(bdev, f);
+    }
+    return f;
+  }
 
   /** One bio through the block layer, with a buffer in guest memory. */
   private async io(
@@ -116,19 +152,8 @@ export class Workload {
     const sector = offset / SECTOR;
     // submit_bio_wait: the bio ends into this I/O's own completion (on-stack in Linux), so an ending
     // bio wakes only its submitter, not every task with I/O in flight on the disk.
-    const done = env.waitQueue(`${bdev.name} bio at ${sector}`);
-    let result: number | undefined;
+    const bio = new WaitedBio(op, sector, data, sectors, env.waitQueue(`${bdev.name} bio at ${sector}`));
     let error: string | undefined;
-    const bio: Bio = {
-      op,
-      sector,
-      data,
-      ...(sectors === undefined ? {} : { sectors }),
-      end: (e) => {
-        result = e;
-        done.wakeAll();
-      },
-    };
     try {
       this.blocks.submit(bdev, bio);
     } catch (e) {
@@ -136,13 +161,13 @@ export class Workload {
       error = e.code;
     }
     if (error === undefined) {
-      if (result === undefined) {
-        await env.wait(done, () => result !== undefined, {
+      if (bio.result === undefined) {
+        await env.wait(bio.done, () => bio.result !== undefined, {
           what: `${op} of ${bioSectors(bio)} sectors at ${sector} on ${bdev.name}`,
-          holders: () => bdev.driver.ioHolders?.(bdev) ?? [],
+          holders: this.ioHoldersOf(bdev),
         });
       }
-      if (result !== 0) error = errnoName(result!);
+      if (bio.result !== 0) error = errnoName(bio.result!);
     }
     return {
       op,
