@@ -10,7 +10,7 @@ import type { ScaledClock } from './clock.js';
 import type { Holder, HolderDirectory } from './engine.js';
 import { FifoRunQueue, SchedTask, Scheduler } from './scheduler.js';
 import type { SnapshotNode } from './status-slot.js';
-import { type HolderRef, labelWithoutIds } from './waitgraph.js';
+import { type HolderRef, holderDirectory, labelWithoutIds } from './waitgraph.js';
 
 /** Let the event loop in (kicks, messages, timers) after this many switches without visiting it. */
 const SWITCHES_PER_MACROTASK = 256;
@@ -75,22 +75,7 @@ export class RealtimeRunner {
         beforeResume: () => this.beforeResume(),
       },
     });
-    this.holders = {
-      publish: (h) => {
-        const old = this.published.get(h.label);
-        if (old !== undefined && old !== h)
-          throw new Error(`holders.publish: label "${h.label}" is already taken`);
-        this.published.set(h.label, h);
-        return () => {
-          if (this.published.get(h.label) === h) this.published.delete(h.label);
-        };
-      },
-      ref: (label): HolderRef => ({
-        label,
-        target: () => this.localHolder(label),
-        blockedOn: () => this.localHolder(label)?.blockedOn(),
-      }),
-    };
+    this.holders = holderDirectory(this.published, (label) => this.localHolder(label));
   }
 
   /** Every so many switches, defer the next one to a macrotask so kicks, messages and timers get in. */

@@ -27,7 +27,7 @@ import { receiveExternal } from './external-inbox.js';
 import { Sfc32 } from './prng.js';
 import { PickRunQueue, type SchedTask, Scheduler } from './scheduler.js';
 import { TraceSink } from './trace-sink.js';
-import { chainFromHolder, type HolderRef, labelWithoutIds } from './waitgraph.js';
+import { chainFromHolder, holderDirectory, labelWithoutIds } from './waitgraph.js';
 
 export const DEFAULT_MAX_STEPS = 10_000_000;
 
@@ -113,22 +113,7 @@ class SimEngine implements Engine {
         d.env.kick();
       },
     };
-    this.holders = {
-      publish: (h) => {
-        const old = this.published.get(h.label);
-        if (old !== undefined && old !== h)
-          throw new Error(`holders.publish: label "${h.label}" is already taken`);
-        this.published.set(h.label, h);
-        return () => {
-          if (this.published.get(h.label) === h) this.published.delete(h.label);
-        };
-      },
-      ref: (label): HolderRef => ({
-        label,
-        target: () => this.holderByLabel(label),
-        blockedOn: () => this.holderByLabel(label)?.blockedOn(),
-      }),
-    };
+    this.holders = holderDirectory(this.published, (label) => this.holderByLabel(label));
     this.host = this.makeEnv(HOST_DOMID);
   }
 

@@ -3,7 +3,7 @@
  * wait until a holder that is not blocked (the chain ends) or one already in the chain (a cycle).
  * Pure: sim walks live Holder objects, threads walks label-keyed snapshots published by workers.
  */
-import type { Holder, Millis, StallLink, WaitFor } from './engine.js';
+import type { Holder, HolderDirectory, Millis, StallLink, WaitFor } from './engine.js';
 
 /** A wait in a form both engines can give: what, when it times out, and the labels of its holders. */
 export interface WaitNode {
@@ -95,5 +95,31 @@ export function chainVerdict(c: Chain): { links: { holder: string; waitsFor: str
   return {
     links: c.chain.map((l) => ({ holder: labelWithoutIds(l.holder), waitsFor: l.waitsFor })),
     cycle: c.cycle,
+  };
+}
+
+/**
+ * A holder directory over `published` (labels this domain's code published) that resolves references with
+ * `resolve` — each engine knows where else a label may live (sim: every domain; threads: this worker).
+ */
+export function holderDirectory(
+  published: Map<string, Holder>,
+  resolve: (label: string) => Holder | undefined,
+): HolderDirectory {
+  return {
+    publish: (h) => {
+      const old = published.get(h.label);
+      if (old !== undefined && old !== h)
+        throw new Error(`holders.publish: label "${h.label}" is already taken`);
+      published.set(h.label, h);
+      return () => {
+        if (published.get(h.label) === h) published.delete(h.label);
+      };
+    },
+    ref: (label): HolderRef => ({
+      label,
+      target: () => resolve(label),
+      blockedOn: () => resolve(label)?.blockedOn(),
+    }),
   };
 }
