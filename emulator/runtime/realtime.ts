@@ -10,7 +10,7 @@ import type { ScaledClock } from './clock.js';
 import type { Holder, HolderDirectory } from './engine.js';
 import { FifoRunQueue, SchedTask, Scheduler } from './scheduler.js';
 import type { SnapshotNode } from './status-slot.js';
-import { type HolderRef, holderDirectory, labelWithoutIds } from './waitgraph.js';
+import { holderDirectory, isRef, labelWithoutIds } from './waitgraph.js';
 
 /** Let the event loop in (kicks, messages, timers) after this many switches without visiting it. */
 const SWITCHES_PER_MACROTASK = 256;
@@ -234,10 +234,6 @@ export class RealtimeRunner {
     for (const h of this.published.values()) visit(h, undefined);
     return nodes;
   }
-}
-
-function isRef(h: Holder): h is HolderRef {
-  return typeof (h as Partial<HolderRef>).target === 'function';
 }
 
 /** A reference that resolves locally is published under the real label; others keep theirs. */

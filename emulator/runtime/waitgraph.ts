@@ -56,7 +56,7 @@ export interface HolderRef extends Holder {
   target(): Holder | undefined;
 }
 
-function isRef(h: Holder): h is HolderRef {
+export function isRef(h: Holder): h is HolderRef {
   return typeof (h as Partial<HolderRef>).target === 'function';
 }
 
