@@ -56,25 +56,31 @@ function word(page: Uint8Array): Int32Array {
   return new Int32Array(page.buffer, page.byteOffset, 4);
 }
 
-export async function bootHelloPing(k: KernelContext): Promise<KernelInstance> {
+/** What both demo kernels start with: event channels, a wait queue for the peer, an upcall counter. */
+function helloBoot(k: KernelContext, role: 'ping' | 'pong') {
   const { env, hc } = k;
-  const gt = new GrantTable(hc, { env });
   const events = new GuestEvents(hc);
   events.attach(env);
-  const q = env.waitQueue('hello-ping answers');
-  let page: Uint8Array | undefined;
-  let mfn = -1;
-  let ref = -1;
-  let port = -1;
-  let peer = -1;
+  const q = env.waitQueue(`hello-${role} ${role === 'ping' ? 'answers' : 'messages'}`);
   let upcalls = 0;
-  env.trace.emit('hello', 'boot', { domid: k.domid, role: 'ping' });
-
+  env.trace.emit('hello', 'boot', { domid: k.domid, role });
   const onEvent = (p: number): void => {
     upcalls++;
     if (upcalls <= TRACE_EACH_UP_TO) env.trace.emit('hello', 'upcall', { port: p });
     q.wakeAll();
   };
+  return { events, q, onEvent };
+}
+
+export async function bootHelloPing(k: KernelContext): Promise<KernelInstance> {
+  const { env, hc } = k;
+  const gt = new GrantTable(hc, { env });
+  const { events, q, onEvent } = helloBoot(k, 'ping');
+  let page: Uint8Array | undefined;
+  let mfn = -1;
+  let ref = -1;
+  let port = -1;
+  let peer = -1;
 
   return {
     methods: {
@@ -137,21 +143,11 @@ export async function bootHelloPing(k: KernelContext): Promise<KernelInstance> {
 
 export async function bootHelloPong(k: KernelContext): Promise<KernelInstance> {
   const { env, hc } = k;
-  const events = new GuestEvents(hc);
-  events.attach(env);
-  const q = env.waitQueue('hello-pong messages');
+  const { events, q, onEvent } = helloBoot(k, 'pong');
   let page: Uint8Array | undefined;
   let handle = -1;
   let port = -1;
   let peer = -1;
-  let upcalls = 0;
-  env.trace.emit('hello', 'boot', { domid: k.domid, role: 'pong' });
-
-  const onEvent = (p: number): void => {
-    upcalls++;
-    if (upcalls <= TRACE_EACH_UP_TO) env.trace.emit('hello', 'upcall', { port: p });
-    q.wakeAll();
-  };
 
   return {
     methods: {
