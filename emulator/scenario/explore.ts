@@ -6,9 +6,11 @@
  * - systematic: every schedule within a preemption bound, depth first (explore-systematic.ts);
  * - orderings: every order of the scenario's reorderable steps (explore-orderings.ts), base seed.
  *
- * Runs are sequential (the sim engine is one thread; there is no --jobs). What is shared between runs:
- * the parsed scenario, one work dir (images are rewritten by each run), the imported machine modules
- * (Node caches them). Each run builds its own machine: that is the run itself.
+ * Seeds and orderings run `jobs` at a time on worker threads (run-pool.ts), each worker with its own
+ * work dir; results are recorded in run order, so the report is the same whatever `jobs` is. Systematic
+ * search stays in this thread: which schedule runs next depends on the choices of the run before it.
+ * Each run builds its own machine (that is the run itself); what runs share is the parsed scenario and
+ * the imported machine modules. Traces are built only when `keepTraces` asks for them.
  *
  *   const report = await exploreScenario(scenario, { mode: 'seeds', seeds: 100 });
  *   report.classes.filter((c) => c.cls.verdict === 'fail');
@@ -29,8 +31,9 @@ import { countPreemptions, parseOutOfRange, systematicSearch } from './explore-s
 import { formatScenario } from './format.js';
 import { makeWorkDir, removeWorkDir } from './images.js';
 import type { Scenario } from './model.js';
-import { type RunScenarioResult, runScenario } from './run.js';
+import { runScenario } from './run.js';
 import { type DemoSpec, parseRunnableScenario } from './run-demo.js';
+import { type PooledRun, pooledRun, ScenarioRunPool } from './run-pool.js';
 
 export type ExploreMode = 'seeds' | 'systematic' | 'orderings';
 
@@ -46,6 +49,8 @@ export interface ExploreOptions {
   bound?: number;
   /** systematic and orderings: most runs. */
   maxRuns?: number;
+  /** seeds and orderings: runs at once, on worker threads when more than 1 (default 1). */
+  jobs?: number;
   demo?: DemoSpec;
   /** Work dir for the images (kept); default a fresh one on a RAM-backed filesystem, removed at the end. */
   workDir?: string;
@@ -121,6 +126,8 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
   positiveInt('--seed', options.seed, 0);
   positiveInt('--preemptions', options.bound, 0);
   positiveInt('--max-runs', options.maxRuns, 1);
+  positiveInt('--jobs', options.jobs, 1);
+  const jobs = options.jobs ?? 1;
   const seed = options.seed ?? s.seed ?? 1;
   const maxRuns = options.maxRuns ?? EXPLORE_DEFAULTS.maxRuns;
   // The images are rewritten by every run: a RAM-backed work dir spares the disk I/O.
@@ -131,7 +138,7 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
   let total: number | undefined;
   const started = performance.now();
 
-  const record = (r: RunScenarioResult, ref: RunRef): void => {
+  const record = (r: PooledRun, ref: RunRef): void => {
     runs++;
     const cls = classifyRun(r);
     if (cls.verdict === 'fail') failingRuns++;
@@ -162,14 +169,28 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
     options.progress?.({ done: runs, total, classes: classes.size, failingRuns });
   };
 
-  const runOnce = (scenario: Scenario, runSeed: number, replay?: number[]) =>
-    runScenario(scenario, {
-      engine: 'sim',
-      seed: runSeed,
-      workDir,
-      ...(replay !== undefined ? { replay } : {}),
-      ...(options.demo !== undefined ? { demo: options.demo } : {}),
-    });
+  const keepTrace = options.keepTraces === true;
+  /** A run in this thread (systematic search, and everything when jobs is 1). */
+  const runHere = async (scenario: Scenario, runSeed: number, replay?: number[]): Promise<PooledRun> =>
+    pooledRun(
+      await runScenario(scenario, {
+        engine: 'sim',
+        seed: runSeed,
+        workDir,
+        ...(replay !== undefined ? { replay } : {}),
+        ...(options.demo !== undefined ? { demo: options.demo } : {}),
+        ...(keepTrace ? {} : { traceFilter: NO_TRACE }),
+      }),
+      keepTrace,
+    );
+  const pool = jobs > 1 && options.mode !== 'systematic' ? await ScenarioRunPool.open(jobs) : undefined;
+  // Runs in this thread go one at a time (they share the work dir); a pool keeps each worker fed.
+  const window = pool === undefined ? 1 : 2 * jobs;
+  /** A run of scenario `scenario` (whose file text is `text`) wherever there is room. */
+  const runAnywhere = (scenario: Scenario, text: string, runSeed: number): Promise<PooledRun> =>
+    pool === undefined
+      ? runHere(scenario, runSeed)
+      : pool.run({ text, fileName: `${s.name}.yaml`, seed: runSeed, keepTrace });
 
   const report: Omit<ExploreReport, 'classes' | 'runs' | 'elapsedMs' | 'runsPerSecond'> = {
     scenario: s.name,
@@ -181,19 +202,24 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
       const count = options.seeds ?? EXPLORE_DEFAULTS.seeds;
       total = count;
       report.seeds = { first: seed, count };
-      for (let i = 0; i < count; i++) {
-        const r = await runOnce(s, seed + i);
-        const choices = r.choices ?? [];
-        record(r, { seed: seed + i, choices, preemptions: countPreemptions(choices) });
-      }
+      const text = pool === undefined ? '' : scenarioFileText(s, options.demo);
+      const runSeeds = Array.from({ length: count }, (_, i) => seed + i);
+      await runInOrder(
+        runSeeds,
+        window,
+        (runSeed) => runAnywhere(s, text, runSeed),
+        (runSeed, r) => {
+          const choices = r.choices ?? [];
+          record(r, { seed: runSeed, choices, preemptions: countPreemptions(choices) });
+        },
+      );
     } else if (options.mode === 'systematic') {
       const bound = options.bound ?? EXPLORE_DEFAULTS.bound;
-      const res = await systematicSearch<RunScenarioResult>(
+      const res = await systematicSearch<PooledRun>(
         async (replay) => {
-          const r = await runOnce(s, seed, replay);
+          const r = await runHere(s, seed, replay);
           const oor = r.outcome === 'error' ? parseOutOfRange(r.error) : undefined;
-          // choiceWidths is read when the runner passes the engine's through (RunResult has it).
-          const widths = (r as { choiceWidths?: number[] }).choiceWidths;
+          const widths = r.choiceWidths;
           return {
             choices: r.choices ?? [],
             ...(widths !== undefined ? { widths } : {}),
@@ -218,25 +244,31 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
       const all = countOrderings(groups);
       total = Math.min(all, maxRuns);
       let explored = 0;
-      for (const o of orderings(groups)) {
-        if (explored >= maxRuns) break;
-        explored++;
-        const { scenario, text } = orderedScenario(s, o, options.demo);
-        const r = await runOnce(scenario, seed);
-        const choices = r.choices ?? [];
-        record(r, {
-          seed,
-          choices,
-          preemptions: countPreemptions(choices),
-          ordering: isWrittenOrder(o)
-            ? `${describeOrdering(groups, o)} (as written)`
-            : describeOrdering(groups, o),
-          scenarioText: text,
-        });
-      }
+      await runInOrder(
+        firstOf(orderings(groups), maxRuns),
+        window,
+        (o) => {
+          const { scenario, text } = orderedScenario(s, o, options.demo);
+          return runAnywhere(scenario, text, seed).then((r) => ({ r, text }));
+        },
+        (o, { r, text }) => {
+          explored++;
+          const choices = r.choices ?? [];
+          record(r, {
+            seed,
+            choices,
+            preemptions: countPreemptions(choices),
+            ordering: isWrittenOrder(o)
+              ? `${describeOrdering(groups, o)} (as written)`
+              : describeOrdering(groups, o),
+            scenarioText: text,
+          });
+        },
+      );
       report.orderings = { groups, total: all, explored, exhausted: explored === all };
     }
   } finally {
+    await pool?.close();
     if (options.workDir === undefined) removeWorkDir(workDir);
   }
   const elapsedMs = performance.now() - started;
@@ -252,6 +284,52 @@ export async function exploreScenario(s: Scenario, options: ExploreOptions): Pro
     runsPerSecond: elapsedMs > 0 ? (runs * 1000) / elapsedMs : 0,
     classes: sorted,
   };
+}
+
+/** Trace events are not even built unless a class representative's trace is wanted. */
+const NO_TRACE = (): boolean => false;
+
+/** At most the first `n` items. */
+function* firstOf<T>(items: Iterable<T>, n: number): Generator<T> {
+  if (n <= 0) return;
+  let i = 0;
+  for (const item of items) {
+    yield item;
+    if (++i >= n) return;
+  }
+}
+
+/**
+ * `start(item)` for every item, with at most `window` started and not yet handed on, and
+ * `done(item, result)` in the items' order: the report does not depend on which run finished first.
+ */
+async function runInOrder<I, R>(
+  items: Iterable<I>,
+  window: number,
+  start: (item: I) => Promise<R>,
+  done: (item: I, result: R) => void,
+): Promise<void> {
+  const it = items[Symbol.iterator]();
+  const started: { item: I; result: Promise<R> }[] = [];
+  let more = true;
+  const fill = (): void => {
+    while (more && started.length < window) {
+      const next = it.next();
+      if (next.done === true) {
+        more = false;
+        return;
+      }
+      const result = start(next.value);
+      // Awaited in order below; a run that fails after an earlier one did must not go unhandled.
+      result.catch(() => undefined);
+      started.push({ item: next.value, result });
+    }
+  };
+  fill();
+  for (let head = started.shift(); head !== undefined; head = started.shift()) {
+    done(head.item, await head.result);
+    fill();
+  }
 }
 
 /**

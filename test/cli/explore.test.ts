@@ -62,6 +62,7 @@ describe('xenpv explore', () => {
       '--preemptions',
       '--orderings',
       '--max-runs',
+      '--jobs',
       '--json',
       '--out',
     ])
@@ -74,6 +75,8 @@ describe('xenpv explore', () => {
     [['--seeds', '0'], /--seeds must be a whole number >= 1, got 0/],
     [['--systematic', '--preemptions', '-1'], /--preemptions must be a whole number >= 0, got -1/],
     [['--max-runs', '5'], /--max-runs caps --systematic or --orderings/],
+    [['--jobs', '0'], /--jobs must be a whole number >= 1, got 0/],
+    [['--systematic', '--jobs', '2'], /--jobs does not apply to --systematic/],
   ])('bad options %j exit 2 with the reason', async (args, message) => {
     const c = capture();
     const code = await exploreCommand({ ...base, file: 'scenarios/hello-grant.yaml', ...parse(args) }, c.io);

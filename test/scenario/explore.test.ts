@@ -206,3 +206,44 @@ describe('replaying a systematic run', () => {
     expect(JSON.stringify(again.trace)).toBe(JSON.stringify(c.representative.trace));
   }, 120_000);
 });
+
+describe('explore --jobs: runs on worker threads give the report one thread gives', () => {
+  /** The report without its timings, and with every work dir (each worker has its own) named alike. */
+  const comparable = ({ elapsedMs, runsPerSecond, ...rest }: Awaited<ReturnType<typeof exploreScenario>>) =>
+    JSON.stringify(rest).replace(/xenpv-[^/"]*\//g, 'xenpv-WORKDIR/');
+
+  test('orderings, traces kept: the same classes, representatives and traces byte for byte', async () => {
+    const { scenario } = parseRunnableScenario(TEARDOWN, 'teardown-orders.yaml');
+    const one = await exploreScenario(scenario, { mode: 'orderings', keepTraces: true });
+    const two = await exploreScenario(scenario, { mode: 'orderings', keepTraces: true, jobs: 2 });
+    expect(two.runs).toBe(6);
+    expect(failingClasses(two)).toHaveLength(3);
+    expect(comparable(two)).toBe(comparable(one));
+  }, 120_000);
+
+  test('seeds with a demo block: the same report, in seed order', async () => {
+    const hello = loadRunnableScenario('scenarios/hello-grant.yaml');
+    const options = {
+      mode: 'seeds',
+      seeds: 12,
+      seed: 5,
+      ...(hello.demo ? { demo: hello.demo } : {}),
+    } as const;
+    const one = await exploreScenario(hello.scenario, options);
+    const progress: number[] = [];
+    const three = await exploreScenario(hello.scenario, {
+      ...options,
+      jobs: 3,
+      progress: (p) => progress.push(p.done),
+    });
+    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(comparable(three)).toBe(comparable(one));
+  }, 120_000);
+
+  test('--jobs 0 is refused', async () => {
+    const hello = loadRunnableScenario('scenarios/hello-grant.yaml');
+    await expect(exploreScenario(hello.scenario, { mode: 'seeds', seeds: 1, jobs: 0 })).rejects.toThrow(
+      '--jobs must be a whole number >= 1, got 0',
+    );
+  });
+});

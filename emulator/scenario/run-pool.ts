@@ -1,0 +1,163 @@
+/**
+ * Sim runs of scenarios spread over worker threads, for `xenpv explore --jobs N` and the lifecycle
+ * bench. Each worker is a whole Node isolate with its own machine modules and its own work dir (a run
+ * rewrites its images), and runs one scenario at a time, start to end, exactly as `runScenario` does in
+ * the main thread: the sim engine is deterministic, so a run's result does not depend on the worker it
+ * ran in. A run goes out as scenario file text and comes back as the part of the result that explore
+ * reads (`PooledRun`).
+ *
+ *   const pool = await ScenarioRunPool.open(2);
+ *   const r = await pool.run({ text, fileName: 'x.yaml', seed: 7, keepTrace: false });
+ *   await pool.close();
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { TraceEvent } from '../runtime/engine.js';
+import { WORKER_BOOTSTRAP_SOURCE, workerEntry } from '../runtime/worker-bootstrap.js';
+import type { RunScenarioResult } from './run.js';
+
+/** One sim run: the scenario as file text (demo block included), and how to run it. */
+export interface PoolRunRequest {
+  text: string;
+  /** Shown in errors about the text. */
+  fileName: string;
+  seed: number;
+  replay?: number[];
+  /** Keep the run's trace (it is built and sent back only then). */
+  keepTrace: boolean;
+}
+
+/** What comes back: what explore classifies, reports and replays. */
+export type PooledRun = Pick<
+  RunScenarioResult,
+  | 'verdict'
+  | 'outcome'
+  | 'checks'
+  | 'steps'
+  | 'stalls'
+  | 'error'
+  | 'expectedOops'
+  | 'failures'
+  | 'choices'
+  | 'choiceWidths'
+> & { trace?: TraceEvent[] };
+
+/** The whole result cut down to a PooledRun (shared by the worker and in-process runs). */
+export function pooledRun(r: RunScenarioResult, keepTrace: boolean): PooledRun {
+  return {
+    verdict: r.verdict,
+    outcome: r.outcome,
+    checks: r.checks,
+    steps: r.steps,
+    stalls: r.stalls,
+    ...(r.error !== undefined ? { error: r.error } : {}),
+    expectedOops: r.expectedOops,
+    failures: r.failures,
+    ...(r.choices !== undefined ? { choices: r.choices } : {}),
+    ...(r.choiceWidths !== undefined ? { choiceWidths: r.choiceWidths } : {}),
+    ...(keepTrace ? { trace: r.trace } : {}),
+  };
+}
+
+export type PoolToWorker = { id: number; request: PoolRunRequest } | { id: number; close: true };
+export type PoolFromWorker =
+  | { id: number; run: PooledRun }
+  | { id: number; error: string }
+  | { id: number; closed: true };
+
+/** The default number of jobs: one per core the host gives this process. */
+export function defaultJobs(): number {
+  return Math.max(1, availableParallelism());
+}
+
+interface PoolWorker {
+  worker: Worker;
+  /** The request in flight and how to settle it. */
+  pending: Map<number, { resolve: (m: PoolFromWorker) => void; reject: (e: Error) => void }>;
+}
+
+export class ScenarioRunPool {
+  private readonly idle: PoolWorker[] = [];
+  private readonly waiting: ((w: PoolWorker) => void)[] = [];
+  private nextId = 1;
+  private closed = false;
+
+  private constructor(private readonly workers: PoolWorker[]) {
+    this.idle.push(...workers);
+  }
+
+  /** Starts `jobs` workers, each with a fresh work dir on a RAM-backed filesystem. */
+  static async open(jobs: number): Promise<ScenarioRunPool> {
+    if (!Number.isSafeInteger(jobs) || jobs < 1) {
+      throw new Error(`ScenarioRunPool: jobs must be a whole number >= 1, got ${jobs}`);
+    }
+    const entry = workerEntry('./run-pool-worker', import.meta.url);
+    const workers = Array.from({ length: jobs }, (): PoolWorker => {
+      const worker = new Worker(WORKER_BOOTSTRAP_SOURCE, { eval: true, workerData: entry });
+      const w: PoolWorker = { worker, pending: new Map() };
+      worker.on('message', (m: PoolFromWorker) => {
+        const p = w.pending.get(m.id);
+        w.pending.delete(m.id);
+        p?.resolve(m);
+      });
+      // A worker that dies takes its run with it: the run fails with the reason, the others go on.
+      const fail = (e: Error) => {
+        for (const p of w.pending.values()) p.reject(e);
+        w.pending.clear();
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`scenario run worker exited with code ${code}`)));
+      return w;
+    });
+    return new ScenarioRunPool(workers);
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  /** Runs one scenario in the next free worker. */
+  async run(request: PoolRunRequest): Promise<PooledRun> {
+    if (this.closed) throw new Error('ScenarioRunPool: run after close');
+    const w = await this.acquire();
+    try {
+      const m = await this.send(w, { id: this.nextId++, request });
+      if ('error' in m) throw new Error(m.error);
+      if (!('run' in m)) throw new Error('ScenarioRunPool: a worker answered a run with no result');
+      return m.run;
+    } finally {
+      this.release(w);
+    }
+  }
+
+  /** Lets every worker remove its work dir, then ends them. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      this.workers.map(async (w) => {
+        await this.send(w, { id: this.nextId++, close: true }).catch(() => undefined);
+        await w.worker.terminate();
+      }),
+    );
+  }
+
+  private send(w: PoolWorker, msg: PoolToWorker): Promise<PoolFromWorker> {
+    return new Promise((resolve, reject) => {
+      w.pending.set(msg.id, { resolve, reject });
+      w.worker.postMessage(msg);
+    });
+  }
+
+  private acquire(): Promise<PoolWorker> {
+    const w = this.idle.pop();
+    if (w !== undefined) return Promise.resolve(w);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(w: PoolWorker): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next(w);
+    else this.idle.push(w);
+  }
+}
