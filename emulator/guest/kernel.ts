@@ -11,13 +11,15 @@ import { GuestMemory } from '../../drivers/busdma/guest-memory.js';
 import { GuestEvents } from '../../drivers/events.js';
 import { GrantTable } from '../../drivers/grant-table.js';
 import { XenbusClient } from '../../drivers/xenbus/client.js';
+import type { XenbusDevice } from '../../drivers/xenbus/device.js';
 import { FrontendBus } from '../../drivers/xenbus/frontend-bus.js';
 import { Xenwatch } from '../../drivers/xenbus/xenwatch.js';
 import { XsRingClientTransport } from '../../drivers/xenbus/xs-ring.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import { BlockLayer } from '../kernel/block-device.js';
 import { KernelWaits } from '../kernel/waits.js';
-import type { Env, Holder } from '../runtime/engine.js';
+import type { Env, Holder, Millis, WaitQueue, WaitResult } from '../runtime/engine.js';
+import { vbdDeviceId } from '../xenstored/layout.js';
 import { GuestBlockLayer } from './block-layer.js';
 import { guestOopsReporter, reportPoisonCorruption } from './oops.js';
 import { Workload } from './workload.js';
@@ -40,6 +42,38 @@ export interface GuestKernelOptions {
   pagePoison?: boolean;
 }
 
+/**
+ * The frontend bus, telling when a device_unregister has run to its end: the driver's remove and the
+ * final switch to Closed (xenbus_dev_remove), both inside xenwatch. Until then a re-created device
+ * directory can still be written Closed by the old device (the C14 scenario's barrier waits for this).
+ */
+class GuestFrontendBus extends FrontendBus {
+  /** Nodenames whose unregistration has started and not finished. */
+  private readonly unregistering = new Set<string>();
+  readonly unregistered: WaitQueue;
+
+  constructor(env: Env, client: XenbusClient) {
+    super(env, client);
+    this.unregistered = env.waitQueue('xenbus device unregistered');
+  }
+
+  override async unregisterDevice(dev: XenbusDevice): Promise<void> {
+    if (!dev.registered) return;
+    this.unregistering.add(dev.nodename);
+    try {
+      await super.unregisterDevice(dev);
+    } finally {
+      this.unregistering.delete(dev.nodename);
+      this.unregistered.wakeAll();
+    }
+  }
+
+  /** No device registered at `nodename` and none being unregistered there. */
+  hasNoDevice(nodename: string): boolean {
+    return this.find(nodename) === undefined && !this.unregistering.has(nodename);
+  }
+}
+
 export class GuestKernel {
   readonly env: Env;
   readonly hc: Hypercalls;
@@ -49,7 +83,7 @@ export class GuestKernel {
   readonly blocks: BlockLayer;
   readonly xenwatch: Xenwatch;
   readonly xs: XenbusClient;
-  readonly bus: FrontendBus;
+  readonly bus: GuestFrontendBus;
   readonly blkfront: Blkfront;
   readonly disks: GuestBlockLayer;
   readonly workload: Workload;
@@ -75,7 +109,7 @@ export class GuestKernel {
     this.xenwatch = new Xenwatch(o.env);
     this.xenwatch.start();
     this.xs = new XenbusClient(o.env, this.xsRing, { xenwatch: this.xenwatch });
-    this.bus = new FrontendBus(o.env, this.xs);
+    this.bus = new GuestFrontendBus(o.env, this.xs);
     this.blkfront = createBlkfront(
       {
         env: o.env,
@@ -102,6 +136,41 @@ export class GuestKernel {
   async start(): Promise<void> {
     await this.bus.start();
     await this.bus.registerDriver(this.blkfront.driver);
+  }
+
+  /**
+   * Wait until the guest has no block device `vdev` ("xvda"): no xenbus device at its
+   * device/vbd/<id>, none being unregistered there (remove and the final switch to Closed run in
+   * xenwatch after the gendisk is gone), and no gendisk of that name. A scenario barrier: a test
+   * harness's look at the guest, not something a toolstack could see.
+   */
+  async waitNoDevice(vdev: string, timeoutMs?: Millis): Promise<WaitResult> {
+    const nodename = `device/vbd/${vbdDeviceId(vdev)}`;
+    const deadline = timeoutMs === undefined ? undefined : this.env.now() + timeoutMs;
+    const limit = () =>
+      deadline === undefined
+        ? {}
+        : { timeoutMs: Math.max(0, deadline - this.env.now()), timeoutName: `wait for no ${vdev} timeout` };
+    for (;;) {
+      const unregistered = await this.env.wait(this.bus.unregistered, () => this.bus.hasNoDevice(nodename), {
+        what: `${nodename} to be unregistered`,
+        holders: () => (this.xenwatch.task === undefined ? [] : [this.xenwatch.task]),
+        ...limit(),
+      });
+      if (unregistered === 'timeout') return 'timeout';
+      // blkfront_remove leaves an open gendisk to its last release (blkif_release deletes it then).
+      const disk = this.blocks.byName(vdev);
+      if (disk === undefined || disk.dead) {
+        if (this.bus.hasNoDevice(nodename)) return 'ok';
+        continue;
+      }
+      const deleted = await this.env.wait(disk.openersChanged, () => disk.dead, {
+        what: `${vdev} to be deleted (at its last close)`,
+        holders: () => [...new Set(disk.openers())],
+        ...limit(),
+      });
+      if (deleted === 'timeout') return 'timeout';
+    }
   }
 
   /** Guest shutdown: the frontend bus closes each connected device, waiting ≤ 5 s for each. */

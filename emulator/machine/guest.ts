@@ -230,6 +230,10 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
           }),
         );
       },
+      /** The scenario's `wait: { guest, no-device }`: true once the device is gone, false on timeout. */
+      async waitNoDevice(disk: string, timeout?: number) {
+        return (await needGuest('wait for no device').waitNoDevice(disk, timeout)) === 'ok';
+      },
       async shutdown() {
         return stop(SHUTDOWN_poweroff, 'reboot: Power down', true);
       },

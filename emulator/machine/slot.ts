@@ -28,8 +28,15 @@ const BOOTS: Record<KernelName, KernelBoot> = {
 };
 
 /** Methods the controller may call; each forwards to the running kernel: every guest action of the
- *  scenario language, and the hello-grant demo's steps. */
-export const SLOT_FORWARDED: readonly string[] = [...GUEST_ACTIONS, 'offer', 'accept', 'exchange', 'finish'];
+ *  scenario language, the guest wait (`wait: { guest, no-device }`), and the hello-grant demo's steps. */
+export const SLOT_FORWARDED: readonly string[] = [
+  ...GUEST_ACTIONS,
+  'waitNoDevice',
+  'offer',
+  'accept',
+  'exchange',
+  'finish',
+];
 
 export function boot(ctx: DomainContext): DomainProgram {
   const { env } = ctx;

@@ -98,6 +98,11 @@ function wait(w: WaitCondition): Record<string, unknown> {
       if (w.timeout !== undefined) out.timeout = formatDuration(w.timeout);
       return out;
     }
+    case 'guest': {
+      const out: Record<string, unknown> = { guest: w.guest, 'no-device': w.noDevice };
+      if (w.timeout !== undefined) out.timeout = formatDuration(w.timeout);
+      return out;
+    }
   }
 }
 

@@ -133,6 +133,8 @@ function describeWait(w: WaitCondition): string {
       return `wait for ${w.path}${w.absent ? ' to go' : w.value !== undefined ? ` = ${w.value}` : ' to exist'}`;
     case 'domain':
       return `wait for ${w.domain} to be ${w.state}`;
+    case 'guest':
+      return `wait for ${w.guest} to have no device ${w.noDevice}`;
   }
 }
 
@@ -233,7 +235,7 @@ async function execute(
       await ctl.call(0, 'xenstoreRm', step.path);
       return undefined;
     case 'wait':
-      return wait(ctl, step.wait);
+      return wait(ctl, machine, step.wait);
     case 'fault':
       return fault(ctl, machine, step.fault);
     case 'repeat':
@@ -273,7 +275,7 @@ function firstFailure(out: StepRecord[], parent: StepRecord): string | undefined
   return bad === undefined ? undefined : `inner step ${bad.path} failed`;
 }
 
-async function wait(ctl: Controller, w: WaitCondition): Promise<string | undefined> {
+async function wait(ctl: Controller, machine: Machine, w: WaitCondition): Promise<string | undefined> {
   switch (w.kind) {
     case 'time':
       await ctl.env.sleep(w.time, { what: `scenario wait ${formatDuration(w.time)}` });
@@ -284,6 +286,15 @@ async function wait(ctl: Controller, w: WaitCondition): Promise<string | undefin
     }
     case 'domain': {
       const ok = (await ctl.call(0, 'waitDomainState', w.domain, w.state, w.timeout)) as boolean;
+      return ok ? undefined : `timed out after ${formatDuration(w.timeout ?? 0)}: ${describeWait(w)}`;
+    }
+    case 'guest': {
+      const ok = (await ctl.call(
+        machine.engineDomainOf(w.guest),
+        'waitNoDevice',
+        w.noDevice,
+        w.timeout,
+      )) as boolean;
       return ok ? undefined : `timed out after ${formatDuration(w.timeout ?? 0)}: ${describeWait(w)}`;
     }
   }

@@ -75,6 +75,7 @@ const NAME_RE = /^[a-z0-9-]+$/;
 const DOMAIN_NAME_RE = /^[A-Za-z0-9_.-]+$/;
 const IMAGE_NAME_RE = /^(?!\.{1,2}(?:\/|$))(?!.*\/\.{1,2}(?:\/|$))[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/;
 const DISK_RE = /^[A-Za-z0-9]+$/;
+const XVD_DISK_RE = /^xvd[a-z]+$/;
 // xenstored's path rule: segments of [A-Za-z0-9_@-], absolute here; XENSTORE_ABS_PATH_MAX is 3072.
 const XENSTORE_PATH_RE = /^\/(?:[A-Za-z0-9_@-]+(?:\/[A-Za-z0-9_@-]+)*)?$/;
 const XENSTORE_PATH_MAX = 3072;
@@ -667,16 +668,27 @@ class ScenarioValidator {
     const c = this.c;
     const map = c.map(node, path, '{ time: 2s }');
     if (map === undefined) return undefined;
-    const kinds = map.entries.filter((e) => ['time', 'xenstore', 'domain'].includes(e.key));
+    const kinds = map.entries.filter((e) => ['time', 'xenstore', 'domain', 'guest'].includes(e.key));
     const allowedFor: Record<string, string[]> = {
       time: ['time'],
       xenstore: ['xenstore', 'value', 'absent', 'timeout'],
       domain: ['domain', 'state', 'timeout'],
+      guest: ['guest', 'no-device', 'timeout'],
     };
     if (kinds.length !== 1) {
       if (kinds.length === 0) {
-        c.fields(map, path, ['time', 'xenstore', 'domain', 'value', 'absent', 'state', 'timeout']);
-        return c.fail(path, map, 'a wait needs one of time, xenstore or domain, e.g. { time: 2s }');
+        c.fields(map, path, [
+          'time',
+          'xenstore',
+          'domain',
+          'guest',
+          'value',
+          'absent',
+          'state',
+          'no-device',
+          'timeout',
+        ]);
+        return c.fail(path, map, 'a wait needs one of time, xenstore, domain or guest, e.g. { time: 2s }');
       }
       return c.fail(
         path,
@@ -685,8 +697,10 @@ class ScenarioValidator {
       );
     }
     const kind = kinds[0].key as WaitCondition['kind'];
-    const g = c.fields(map, path, allowedFor[kind], kind === 'domain' ? ['state'] : [], {
+    const required = kind === 'domain' ? ['state'] : kind === 'guest' ? ['no-device'] : [];
+    const g = c.fields(map, path, allowedFor[kind], required, {
       state: 'state: dead',
+      'no-device': 'no-device: xvda',
     });
     const timeoutNode = g.get('timeout')?.value;
     const timeout = timeoutNode && c.duration(timeoutNode, keyPath(path, 'timeout'));
@@ -722,6 +736,24 @@ class ScenarioValidator {
         const state = stateNode && c.oneOf(stateNode, keyPath(path, 'state'), DOMAIN_STATES, 'domain state');
         if (domain === undefined || state === undefined) return undefined;
         const wait: WaitCondition = { kind, domain, state };
+        if (timeout !== undefined) wait.timeout = timeout;
+        return wait;
+      }
+      case 'guest': {
+        const guest = this.guestRef(kinds[0].value, keyPath(path, 'guest'));
+        const deviceNode = g.get('no-device')?.value;
+        // blkfront names its disks in the xvd scheme only (drivers/blkfront/vdevice.ts).
+        const device =
+          deviceNode &&
+          c.word(
+            deviceNode,
+            keyPath(path, 'no-device'),
+            XVD_DISK_RE,
+            "a guest's disk is named xvd and letters (blkfront's naming)",
+            'xvda',
+          );
+        if (guest === undefined || device === undefined) return undefined;
+        const wait: WaitCondition = { kind, guest, noDevice: device };
         if (timeout !== undefined) wait.timeout = timeout;
         return wait;
       }

@@ -167,6 +167,33 @@ describe('checks across fields', () => {
       ],
     ],
     [
+      'a guest wait with a misspelt no-device',
+      'steps:\n  - wait: { guest: guest1, no-devcie: xvda }\n',
+      ['x.yaml:10:28: steps[0].wait.no-devcie: unknown key "no-devcie"; did you mean "no-device"?'],
+    ],
+    [
+      'a guest wait without no-device',
+      'steps:\n  - wait: { guest: guest1, timeout: 1s }\n',
+      ['x.yaml:10:11: steps[0].wait: missing "no-device" (e.g. no-device: xvda)'],
+    ],
+    [
+      'a guest wait for a disk blkfront cannot name',
+      'steps:\n  - wait: { guest: guest1, no-device: sda }\n',
+      [
+        'x.yaml:10:39: steps[0].wait.no-device: bad value "sda": a guest\'s disk is named xvd and letters (blkfront\'s naming); e.g. xvda',
+      ],
+    ],
+    [
+      'a guest wait on an undeclared guest',
+      'steps:\n  - wait: { guest: gest1, no-device: xvda }\n',
+      ['x.yaml:10:20: steps[0].wait.guest: unknown domain "gest1"; did you mean "guest1"?'],
+    ],
+    [
+      'a guest wait on dom0',
+      'steps:\n  - wait: { guest: dom0, no-device: xvda }\n',
+      ['x.yaml:10:20: steps[0].wait.guest: this must name a guest, not dom0'],
+    ],
+    [
       'an unknown fault with a suggestion',
       'steps:\n  - fault: { kill-tapdsk: {} }\n',
       ['x.yaml:10:14: steps[0].fault.kill-tapdsk: unknown fault "kill-tapdsk"; did you mean "kill-tapdisk"?'],
