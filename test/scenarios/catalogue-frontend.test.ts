@@ -135,12 +135,16 @@ describe('C11: grants revoked while blkback still maps them (XSA-396, abf1fd5919
   }, 30_000);
 });
 
-// C14 is left out here: its steps re-create the frontend directory while the guest's xenwatch may still be
-// unregistering the old device (whose last act writes Closed into the re-created state node), and write
-// `state` before `backend`; under the threads engine's real-time interleavings that scenario-level race
-// deadlocks about one run in seven. Its verdicts are asserted in sim above and in test/scenarios/catalogue.
+// C14 runs here too: its steps wait for the guest to have unregistered the old xvda (whose last act is a
+// switch to Closed) before re-creating the frontend directory, and write `state` last, so the threads
+// engine's real-time interleavings cannot make the re-created device read Closed or half-written.
 describe('the frontend catalogue in the threads engine: the same verdicts as in sim', () => {
-  test.each(['c11-grant-revoked-while-mapped', 'c11-grant-revoked-while-mapped-fixed'])(
+  test.each([
+    'c11-grant-revoked-while-mapped',
+    'c11-grant-revoked-while-mapped-fixed',
+    'c14-connected-before-handshake',
+    'c14-connected-before-handshake-fixed',
+  ])(
     '%s',
     async (name) => {
       const r = await runScenario(file(name), {
