@@ -24,9 +24,30 @@ export function benchCases(): BenchCase[] {
   ];
 }
 
-export async function runBench(options: { json: boolean; log: (line: string) => void }): Promise<Figure[]> {
+/**
+ * The cases whose name contains `only` (case-insensitive), with the baselines they are compared with;
+ * every case when `only` is undefined.
+ */
+export function selectCases(all: BenchCase[], only: string | undefined): BenchCase[] {
+  if (only === undefined) return all;
+  const wanted = all.filter((c) => c.name.toLowerCase().includes(only.toLowerCase()));
+  if (wanted.length === 0) {
+    throw new Error(
+      `--only ${JSON.stringify(only)} matches no figure; the figures are:\n${all.map((c) => `  ${c.name}`).join('\n')}`,
+    );
+  }
+  const bases = new Set(wanted.map((c) => c.baseline).filter((b) => b !== undefined));
+  return all.filter((c) => wanted.includes(c) || bases.has(c.name));
+}
+
+export async function runBench(options: {
+  json: boolean;
+  only?: string;
+  log: (line: string) => void;
+}): Promise<Figure[]> {
+  const cases = selectCases(benchCases(), options.only);
   const progress = options.json ? () => {} : (line: string) => options.log(line);
-  const figures = await runCases(benchCases(), progress);
+  const figures = await runCases(cases, progress);
   if (options.json) options.log(JSON.stringify(figures, null, 2));
   else for (const line of formatTable(figures)) options.log(line);
   return figures;

@@ -4,11 +4,12 @@ import { runBench } from '../../../bench/main.js';
 
 interface BenchArgs {
   json: boolean;
+  only?: string;
 }
 
 export const benchCommand: CommandModule<object, BenchArgs> = {
   command: 'bench',
-  describe: 'Measure throughput on the threads engine, each figure as a ratio to the transport limit',
+  describe: 'Measure throughput (threads and sim engines), each figure as a ratio to the transport limit',
   builder: (y: Argv) =>
     y
       .option('json', {
@@ -16,10 +17,24 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
         default: false,
         describe: 'Print [{name, value, unit, baseline, ratio}]',
       })
+      .option('only', {
+        type: 'string',
+        describe: 'Only the figures whose name contains this text (and their baselines)',
+      })
       .example('$0 bench', 'a table of figures')
+      .example('$0 bench --only lifecycles', 'the sim lifecycle figures')
       .example('$0 bench --json > bench.json', 'for comparing runs') as Argv<BenchArgs>,
   handler: async (argv: ArgumentsCamelCase<BenchArgs>) => {
-    await runBench({ json: argv.json, log: (line) => console.log(line) });
+    try {
+      await runBench({
+        json: argv.json,
+        ...(argv.only !== undefined ? { only: argv.only } : {}),
+        log: (line) => console.log(line),
+      });
+    } catch (e) {
+      console.error(`xenpv bench: ${(e as Error).message}`);
+      process.exitCode = 2;
+    }
   },
 };
 
