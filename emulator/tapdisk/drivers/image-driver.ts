@@ -18,6 +18,13 @@ export interface ImageDriver {
   readonly latencyMs: number;
   read(sector: number, into: Uint8Array): void;
   write(sector: number, from: Uint8Array): void;
+  /**
+   * One request's segments, which follow each other on the disk from `sector` on, in one go: tapdisk's
+   * io-optimize merges adjacent iocbs into one preadv/pwritev. The bytes moved are those of the
+   * segment-by-segment calls.
+   */
+  readv(sector: number, into: readonly Uint8Array[]): void;
+  writev(sector: number, from: readonly Uint8Array[]): void;
   flush(): void;
   close(): void;
 }

@@ -53,6 +53,20 @@ export class RamImage implements ImageDriver {
     this.mem('write').set(from, sector * SECTOR);
   }
 
+  readv(sector: number, into: readonly Uint8Array[]): void {
+    for (const buf of into) {
+      this.read(sector, buf);
+      sector += buf.length / SECTOR;
+    }
+  }
+
+  writev(sector: number, from: readonly Uint8Array[]): void {
+    for (const buf of from) {
+      this.write(sector, buf);
+      sector += buf.length / SECTOR;
+    }
+  }
+
   flush(): void {}
 
   close(): void {
