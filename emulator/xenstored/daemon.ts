@@ -21,7 +21,7 @@ import {
 } from '../../drivers/xenbus/xs-wire.js';
 import { type ConnectionHost, type ConnectOptions, XenstoreConnection } from './connection.js';
 import { XsError } from './errors.js';
-import { NodeAccess, type NodeOpsEnv, type PendingEvent } from './node-ops.js';
+import { NodeAccess, type NodeOpsEnv, type PendingEvent, pendingEvent } from './node-ops.js';
 import { canonicalize, domainPath } from './paths.js';
 import { formatPerm, type PermSubject, parsePerms, permForConn, XS_PERM_READ, type XsPerm } from './perms.js';
 import { DEFAULT_QUOTAS, type XsQuotas } from './quotas.js';
@@ -302,8 +302,7 @@ export class XenstoreDaemon implements ConnectionHost {
   // Watches
 
   private fireSpecial(name: string): void {
-    const node = this.store.get(name)!;
-    this.fireEvents([{ name, exact: true, node, parent: this.store.get('/') }]);
+    this.fireEvents([pendingEvent(name, true, this.store.get(name)!, this.store.get('/'))]);
   }
 
   /** watch.c watch_permitted(): the watcher may read the node (or its old perms) or its parent. */
@@ -312,9 +311,9 @@ export class XenstoreDaemon implements ConnectionHost {
     const can = (perms: readonly XsPerm[], generation: number) =>
       (permForConn(subject, perms, (i) => !this.domainOlderThan(perms[i].id, generation)) & XS_PERM_READ) !==
       0;
-    if (ev.oldPerms && can(ev.oldPerms, ev.node.generation)) return true;
-    if (can(ev.node.perms, ev.node.generation)) return true;
-    return ev.parent !== undefined && can(ev.parent.perms, ev.parent.generation);
+    if (ev.oldPerms && can(ev.oldPerms, ev.generation)) return true;
+    if (can(ev.perms, ev.generation)) return true;
+    return ev.parentPerms !== undefined && can(ev.parentPerms, ev.parentGeneration);
   }
 
   private fireEvents(events: readonly PendingEvent[]): void {
@@ -382,27 +381,18 @@ export class XenstoreDaemon implements ConnectionHost {
   }
 
   /**
-   * Run node operations for a request, on the transaction's store or on the live one. A modifying
-   * request works on a fork adopted only if it succeeds; a read (no `op`) changes no store and works on
-   * it directly.
+   * Run node operations for a request, on the transaction's store or on the live one. Every node
+   * operation makes all its checks before it changes the store, so a failed request leaves nothing
+   * behind and needs no draft copy. A modifying request (`op`) is logged for the transaction's commit,
+   * or fires its watches at once outside a transaction.
    */
   private withNodes<T>(req: Req, op: TxOp | undefined, body: (a: NodeAccess) => T): T {
-    const subject = this.subjectOf(req.conn);
-    if (op === undefined)
-      return body(new NodeAccess(this.opsEnv, subject, req.tx?.store ?? this.store, req.tx));
-    if (req.tx) {
-      const draft = req.tx.store.fork();
-      const a = new NodeAccess(this.opsEnv, subject, draft, req.tx);
-      const result = body(a);
-      req.tx.store.adopt(draft);
-      if (op) req.tx.ops.push(op);
-      return result;
-    }
-    const draft = this.store.fork();
-    const a = new NodeAccess(this.opsEnv, subject, draft, undefined);
+    const a = new NodeAccess(this.opsEnv, this.subjectOf(req.conn), req.tx?.store ?? this.store, req.tx);
     const result = body(a);
-    this.store.adopt(draft);
-    this.fireEvents(a.events);
+    if (op !== undefined) {
+      if (req.tx) req.tx.ops.push(op);
+      else this.fireEvents(a.events);
+    }
     return result;
   }
 

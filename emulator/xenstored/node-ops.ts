@@ -5,7 +5,7 @@
  */
 
 import { XsError } from './errors.js';
-import { parentPath, pathComponents } from './paths.js';
+import { baseName, parentPath } from './paths.js';
 import {
   type PermSubject,
   permForConn,
@@ -15,18 +15,42 @@ import {
   type XsPerm,
 } from './perms.js';
 import type { XsQuotas } from './quotas.js';
-import { type NodeStore, nodeAccountedSize, walkSubtreePost, type XsNode } from './store.js';
+import { accountedSize, type NodeStore, walkSubtreePost, type XsNode } from './store.js';
 import { ABSENT_GENERATION, type XsTransaction } from './transaction.js';
 
-/** A change that may fire watches; permissions are those the watchers are checked against. */
+/**
+ * A change that may fire watches. The permissions (and generations) the watchers are checked against
+ * are taken when the change is made: nodes change in place, so later changes must not show through.
+ */
 export interface PendingEvent {
   name: string;
   /** Only watches set exactly on `name` (descendants removed with a subtree). */
   exact: boolean;
-  node: XsNode;
-  parent: XsNode | undefined;
+  perms: readonly XsPerm[];
+  generation: number;
+  /** The parent's, when the node has one. */
+  parentPerms: readonly XsPerm[] | undefined;
+  parentGeneration: number;
   /** SET_PERMS: the permissions before the change, so a watcher losing access still hears of it. */
   oldPerms?: readonly XsPerm[];
+}
+
+export function pendingEvent(
+  name: string,
+  exact: boolean,
+  node: XsNode,
+  parent: XsNode | undefined,
+  oldPerms?: readonly XsPerm[],
+): PendingEvent {
+  return {
+    name,
+    exact,
+    perms: node.perms,
+    generation: node.generation,
+    parentPerms: parent?.perms,
+    parentGeneration: parent ? parent.generation : 0,
+    oldPerms,
+  };
 }
 
 /** What node operations need from the daemon. */
@@ -36,6 +60,8 @@ export interface NodeOpsEnv {
   /** XSA-322: entry i of `perms` names a domain younger than the node (or gone). */
   permIgnored(perms: readonly XsPerm[], generation: number, index: number): boolean;
 }
+
+const EMPTY = new Uint8Array(0);
 
 /** One request's view: who asks, on which store, inside which transaction. */
 export class NodeAccess {
@@ -111,11 +137,8 @@ export class NodeAccess {
     return parentPerm & mask ? errno : 'EACCES';
   }
 
-  private checkSize(
-    n: { value: Uint8Array; perms: readonly XsPerm[]; children: ReadonlyMap<string, unknown> },
-    name: string,
-  ): void {
-    const size = nodeAccountedSize(n);
+  private checkSize(valueLength: number, permCount: number, childBytes: number, name: string): void {
+    const size = accountedSize(valueLength, permCount, childBytes);
     if (this.unprivileged && size > this.env.quotas.nodeSize) {
       // write_node() failing inside a transaction dooms it (fail_transaction).
       if (this.tx) this.tx.failed = true;
@@ -150,38 +173,35 @@ export class NodeAccess {
           `domain ${this.subject.domid} owns ${this.env.quotas.nodes} nodes already`,
         );
       }
-      const childName = i > 0 ? pathComponents(missing[i - 1]).pop()! : undefined;
-      this.checkSize(
-        {
-          value: i === 0 ? value : new Uint8Array(0),
-          perms: newPerms[i],
-          children: new Map(childName ? [[childName, 0]] : []),
-        },
-        missing[i],
-      );
+      // A missing parent will have exactly one child: the node below it on the way to `name`.
+      const childBytes = i > 0 ? baseName(missing[i - 1]).length + 1 : 0;
+      this.checkSize(i === 0 ? value.length : 0, newPerms[i].length, childBytes, missing[i]);
       created++;
     }
-    const topName = pathComponents(missing[missing.length - 1]).pop()!;
+    const topName = baseName(missing[missing.length - 1]);
     this.checkSize(
-      {
-        value: parent.value,
-        perms: parent.perms,
-        children: new Map([...parent.children, [topName, parent]]),
-      },
+      parent.value.length,
+      parent.perms.length,
+      parent.childBytes + topName.length + 1,
       parentName,
     );
+    let node: XsNode | undefined;
+    let nodeParent: XsNode = parent;
     for (let i = missing.length - 1; i >= 0; i--) {
-      const leaf: XsNode = {
-        value: i === 0 ? value : new Uint8Array(0),
+      const leaf = {
+        value: i === 0 ? value : EMPTY,
         perms: newPerms[i],
-        children: new Map(),
         generation: this.env.nextGeneration(),
       };
-      this.store.create(missing[i], leaf, this.env.nextGeneration());
+      const at = i === missing.length - 1 ? parentName : missing[i + 1];
+      const made = this.store.create(at, baseName(missing[i]), leaf, this.env.nextGeneration());
+      if (i === 0) node = made;
+      else nodeParent = made;
     }
-    const node = this.store.get(name)!;
-    this.events.push({ name, exact: false, node, parent: this.store.get(parentPath(name)) });
-    return node;
+    // The direct parent of `name` as it is now (its generation moved when the child was added).
+    if (missing.length === 1) nodeParent = this.store.get(parentName)!;
+    this.events.push(pendingEvent(name, false, node!, nodeParent));
+    return node!;
   }
 
   write(name: string, value: Uint8Array): void {
@@ -190,13 +210,13 @@ export class NodeAccess {
       this.create(name, value);
       return;
     }
-    this.checkSize({ value, perms: node.perms, children: node.children }, name);
+    this.checkSize(value.length, node.perms.length, node.childBytes, name);
     const updated = this.store.update(name, { value, generation: this.env.nextGeneration() });
-    this.events.push({ name, exact: false, node: updated, parent: this.store.get(parentPath(name)) });
+    this.events.push(pendingEvent(name, false, updated, this.store.get(parentPath(name))));
   }
 
   mkdir(name: string): void {
-    if (!this.nodeOrMissing(name, XS_PERM_WRITE)) this.create(name, new Uint8Array(0));
+    if (!this.nodeOrMissing(name, XS_PERM_WRITE)) this.create(name, EMPTY);
   }
 
   rm(name: string): void {
@@ -215,9 +235,9 @@ export class NodeAccess {
     walkSubtreePost(node, name, (n, path) => {
       for (const childName of n.children.keys())
         parents.set(path === '/' ? `/${childName}` : `${path}/${childName}`, n);
-      this.events.push({ name: path, exact: path !== name, node: n, parent: parents.get(path) });
+      this.events.push(pendingEvent(path, path !== name, n, parents.get(path)));
     });
-    this.store.remove(name, this.env.nextGeneration());
+    this.store.remove(parentPath(name), baseName(name), this.env.nextGeneration());
   }
 
   setPerms(name: string, perms: XsPerm[]): void {
@@ -225,15 +245,11 @@ export class NodeAccess {
     if (this.unprivileged && perms[0].id !== node.perms[0].id) {
       throw new XsError('EPERM', `only a privileged domain may change the owner of ${name}`);
     }
-    this.checkSize({ value: node.value, perms, children: node.children }, name);
+    this.checkSize(node.value.length, perms.length, node.childBytes, name);
+    const oldPerms = node.perms;
     const updated = this.store.update(name, { perms, generation: this.env.nextGeneration() });
-    this.events.push({
-      name,
-      exact: false,
-      node: updated,
-      parent: name.startsWith('@') ? this.store.get('/') : this.store.get(parentPath(name)),
-      oldPerms: node.perms,
-    });
+    const parent = name.startsWith('@') ? this.store.get('/') : this.store.get(parentPath(name));
+    this.events.push(pendingEvent(name, false, updated, parent, oldPerms));
   }
 
   readValue(name: string): Uint8Array {
