@@ -9,6 +9,10 @@
  * (XSA-396), so they can never be handed out again while a backend can reach them. With page
  * poisoning on (Linux page_poison=1) a freed frame that is written before it is handed out again is
  * reported, which is how a backend writing through a grant the guest failed to revoke shows (C11).
+ *
+ * Zeroing is skipped only for frames known to be zero: those Xen just gave us (it hands out scrubbed
+ * frames, hypervisor/memory.ts) that this allocator has not handed out since. A frame freed here is
+ * never known zero again (its user, or a backend through a grant, may have written it).
  */
 import { Buffer } from 'node:buffer';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
@@ -50,6 +54,10 @@ export interface GuestMemoryOptions {
   onPoisonCorruption?: (c: PoisonCorruption) => void;
 }
 
+/** freeState values. */
+const POISONED = 1;
+const KNOWN_ZERO = 2;
+
 export class GuestMemoryError extends Error {
   override readonly name = 'GuestMemoryError';
 }
@@ -61,8 +69,14 @@ function poisonOf(bytes: number): Buffer {
   if (bytes > poisonBytes.length) poisonBytes = Buffer.alloc(bytes, PAGE_POISON);
   return poisonBytes.subarray(0, bytes);
 }
+let zeroPage = zeroBytes.subarray(0, XEN_PAGE_SIZE);
 function zeroOf(bytes: number): Buffer {
-  if (bytes > zeroBytes.length) zeroBytes = Buffer.alloc(bytes);
+  // One page is the common case (persistent grants, single frames): no view made per call.
+  if (bytes === XEN_PAGE_SIZE) return zeroPage;
+  if (bytes > zeroBytes.length) {
+    zeroBytes = Buffer.alloc(bytes);
+    zeroPage = zeroBytes.subarray(0, XEN_PAGE_SIZE);
+  }
   return zeroBytes.subarray(0, bytes);
 }
 
@@ -80,8 +94,11 @@ export class GuestMemory {
   /** Some frame this allocator got from Xen, to tell whether a view lies in machine memory. */
   private probeFrame = -1;
   private readonly surrendered = new Set<number>();
-  /** Frames filled with PAGE_POISON when freed and not handed out since (byte map by mfn). */
-  private poisoned = new Uint8Array(0);
+  /**
+   * Per free frame (byte map by mfn): POISONED when filled with PAGE_POISON at free and not handed out
+   * since, KNOWN_ZERO when fresh from Xen and not handed out since, else 0 (contents unknown).
+   */
+  private freeState = new Uint8Array(0);
   private readonly onPoisonCorruption: ((c: PoisonCorruption) => void) | undefined;
 
   constructor(
@@ -122,10 +139,9 @@ export class GuestMemory {
     for (let tries = 0; ; tries++) {
       const at = this.findRun(n);
       if (at >= 0) {
-        const run = this.free.splice(at, n);
+        const run = n === 1 ? [this.takeOne(at)] : this.free.splice(at, n);
         for (const f of run) this.markInUse(f);
-        if (this.onPoisonCorruption) this.checkPoison(run);
-        if (options.zero ?? true) this.zeroRun(run);
+        this.prepare(run, options.zero ?? true);
         return run;
       }
       if (tries >= MAX_GROW_TRIES) {
@@ -142,9 +158,56 @@ export class GuestMemory {
         }
       }
       if (this.probeFrame < 0 && got.length > 0) this.probeFrame = got[0];
+      this.growFreeState(Math.max(...got));
+      for (const f of got) this.freeState[f] = KNOWN_ZERO;
       this.free.push(...got);
       this.free.sort((a, b) => a - b);
     }
+  }
+
+  /** free[at], taken out of the sorted free list (the head without shifting the whole array). */
+  private takeOne(at: number): number {
+    return at === 0 ? this.free.shift()! : this.free.splice(at, 1)[0]!;
+  }
+
+  /**
+   * A run leaving the pool: the poison check on frames freed poisoned (check_poison_mem), then zeroing
+   * when asked, of the frames not known to be zero already. Adjacent frames needing zeroing are zeroed
+   * in one copy.
+   */
+  private prepare(run: readonly number[], zero: boolean): void {
+    const state = this.freeState;
+    let poisoned = 0;
+    let known = 0;
+    for (const f of run) {
+      const st = state[f];
+      if (st === POISONED) poisoned++;
+      else if (st === KNOWN_ZERO) known++;
+    }
+    if (poisoned > 0) this.checkPoison(run, poisoned === run.length);
+    if (zero && known < run.length) {
+      if (known === 0) this.zeroFrames(run[0]!, run.length);
+      else {
+        // Mixed: one copy per stretch of frames not known zero (adjacent, as the whole run is).
+        let from = -1;
+        for (let i = 0; i <= run.length; i++) {
+          const needs = i < run.length && state[run[i]!] !== KNOWN_ZERO;
+          if (needs && from < 0) from = i;
+          else if (!needs && from >= 0) {
+            this.zeroFrames(run[from]!, i - from);
+            from = -1;
+          }
+        }
+      }
+    }
+    for (const f of run) if (f < state.length) state[f] = 0;
+  }
+
+  private growFreeState(maxMfn: number): void {
+    if (maxMfn < this.freeState.length) return;
+    const grown = new Uint8Array(Math.max(maxMfn + 1, this.freeState.length * 2, 1024));
+    grown.set(this.freeState);
+    this.freeState = grown;
   }
 
   /** Allocate a buffer of `length` bytes at `offset` in its first frame, over adjacent frames. */
@@ -181,38 +244,26 @@ export class GuestMemory {
 
   /** kernel_poison_pages: the run's adjacent frames get PAGE_POISON in one fill. */
   private poisonRun(run: readonly number[]): void {
-    const first = this.hc.page(run[0]);
+    const first = this.hc.page(run[0]!);
     const bytes = run.length * XEN_PAGE_SIZE;
     new Uint8Array(first.buffer, first.byteOffset, bytes).set(poisonOf(bytes));
-    const last = run[run.length - 1];
-    if (last >= this.poisoned.length) {
-      const grown = new Uint8Array(Math.max(last + 1, this.poisoned.length * 2, 1024));
-      grown.set(this.poisoned);
-      this.poisoned = grown;
-    }
-    for (const f of run) this.poisoned[f] = 1;
+    this.growFreeState(run[run.length - 1]!);
+    for (const f of run) this.freeState[f] = POISONED;
   }
 
   /**
-   * check_poison_mem on each frame that was poisoned when freed: one memcmp over the run against
-   * poison when every frame was freed poisoned (the usual case), frame by frame otherwise.
+   * check_poison_mem on each frame of `run` that was poisoned when freed: one memcmp over the run
+   * against poison when every frame was (the usual case), frame by frame otherwise.
    */
-  private checkPoison(run: readonly number[]): void {
-    let all = true;
-    for (const f of run) if (f >= this.poisoned.length || this.poisoned[f] === 0) all = false;
-    if (all) {
-      const first = this.hc.page(run[0]);
+  private checkPoison(run: readonly number[], allPoisoned: boolean): void {
+    if (allPoisoned) {
+      const first = this.hc.page(run[0]!);
       const bytes = run.length * XEN_PAGE_SIZE;
-      for (const f of run) this.poisoned[f] = 0;
       if (poisonOf(bytes).equals(Buffer.from(first.buffer, first.byteOffset, bytes))) return;
       for (const f of run) this.checkFrame(f);
       return;
     }
-    for (const f of run) {
-      if (f >= this.poisoned.length || this.poisoned[f] === 0) continue;
-      this.poisoned[f] = 0;
-      this.checkFrame(f);
-    }
+    for (const f of run) if (this.freeState[f] === POISONED) this.checkFrame(f);
   }
 
   private checkFrame(f: number): void {
@@ -302,12 +353,12 @@ export class GuestMemory {
   }
 
   /**
-   * One copy over the run's adjacent frames rather than a page view per frame. A copy from ordinary
-   * memory, not fill(): V8 fills a SharedArrayBuffer view byte by byte, ten times slower.
+   * Zeroes `count` adjacent frames from `mfn` with one copy rather than a page view per frame. A copy
+   * from ordinary memory, not fill(): V8 fills a SharedArrayBuffer view byte by byte, ten times slower.
    */
-  private zeroRun(run: readonly number[]): void {
-    const first = this.hc.page(run[0]);
-    const bytes = run.length * XEN_PAGE_SIZE;
+  private zeroFrames(mfn: number, count: number): void {
+    const first = this.hc.page(mfn);
+    const bytes = count * XEN_PAGE_SIZE;
     new Uint8Array(first.buffer, first.byteOffset, bytes).set(zeroOf(bytes));
   }
 
