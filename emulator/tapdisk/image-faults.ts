@@ -16,9 +16,22 @@ interface ImageFaultState {
 
 export class ImageFaults {
   private readonly byPath = new Map<string, ImageFaultState>();
+  /** resolve() of each path asked about: tapdisk asks twice per request with the same few paths. */
+  private readonly keys = new Map<string, string>();
+
+  private key(path: string): string {
+    let key = this.keys.get(path);
+    if (key === undefined) {
+      key = resolve(path);
+      // Bounded: a long-lived host sees one path per image it ever opened.
+      if (this.keys.size >= 1024) this.keys.clear();
+      this.keys.set(path, key);
+    }
+    return key;
+  }
 
   private state(path: string): ImageFaultState {
-    const key = resolve(path);
+    const key = this.key(path);
     let s = this.byPath.get(key);
     if (s === undefined) {
       s = { delayMs: 0, failure: undefined };
@@ -46,17 +59,19 @@ export class ImageFaults {
 
   /** Clears every fault on `path`. */
   clear(path: string): void {
-    this.byPath.delete(resolve(path));
+    this.byPath.delete(this.key(path));
   }
 
   /** The extra service time of one request on `path`. */
   delayFor(path: string): number {
-    return this.byPath.get(resolve(path))?.delayMs ?? 0;
+    if (this.byPath.size === 0) return 0;
+    return this.byPath.get(this.key(path))?.delayMs ?? 0;
   }
 
   /** Counts one request performed on `path`; returns the errno it must fail with, if any. */
   admit(path: string): ErrnoName | undefined {
-    const f = this.byPath.get(resolve(path))?.failure;
+    if (this.byPath.size === 0) return undefined;
+    const f = this.byPath.get(this.key(path))?.failure;
     if (f === undefined) return undefined;
     if (f.okLeft > 0) {
       f.okLeft--;
