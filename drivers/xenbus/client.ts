@@ -94,12 +94,10 @@ export class XenbusClient {
 
   /** READ, or undefined when the node does not exist. */
   async tryRead(path: string, tx?: XsTransaction): Promise<string | undefined> {
-    try {
-      return await this.read(path, tx);
-    } catch (e) {
-      if (isXenstoreError(e, 'ENOENT')) return undefined;
-      throw e;
-    }
+    // ENOENT is an answer here, not a failure: no XenstoreError (and its stack) is made for it.
+    const r = await this.exchange(XsType.READ, nulStrings(path), tx, path);
+    if (r.type === XsType.ERROR && errorNameOf(r.payload) === 'ENOENT') return undefined;
+    return utf8String(this.checkReply(r, XsType.READ, path).payload);
   }
 
   async write(path: string, value: string | Uint8Array, tx?: XsTransaction): Promise<void> {
@@ -120,15 +118,31 @@ export class XenbusClient {
     return splitReplyStrings(r.payload);
   }
 
-  /** Linux xenbus_exists: true when DIRECTORY of the node succeeds. */
+  /** DIRECTORY, or undefined when the node does not exist (libxl__xs_directory). */
+  async tryDirectory(path: string, tx?: XsTransaction): Promise<string[] | undefined> {
+    const r = await this.exchange(XsType.DIRECTORY, nulStrings(path), tx, path);
+    if (r.type === XsType.ERROR && errorNameOf(r.payload) === 'ENOENT') return undefined;
+    return splitReplyStrings(this.checkReply(r, XsType.DIRECTORY, path).payload);
+  }
+
+  /** Linux xenbus_exists: true when DIRECTORY of the node succeeds (any failure is false). */
   async exists(path: string, tx?: XsTransaction): Promise<boolean> {
+    let r: XsMessage;
     try {
-      await this.directory(path, tx);
-      return true;
+      r = await this.exchange(XsType.DIRECTORY, nulStrings(path), tx, path);
     } catch (e) {
       if (e instanceof XenstoreError) return false;
       throw e;
     }
+    return r.type === XsType.DIRECTORY;
+  }
+
+  /** RM, false when it failed with ENOENT (the parent is missing too); other failures throw. */
+  async tryRm(path: string, tx?: XsTransaction): Promise<boolean> {
+    const r = await this.exchange(XsType.RM, nulStrings(path), tx, path);
+    if (r.type === XsType.ERROR && errorNameOf(r.payload) === 'ENOENT') return false;
+    this.checkReply(r, XsType.RM, path);
+    return true;
   }
 
   async getPerms(path: string, tx?: XsTransaction): Promise<string[]> {
@@ -278,15 +292,35 @@ export class XenbusClient {
 
   // ---- plumbing --------------------------------------------------------------------------------
 
-  /** Send one request and wait for its reply (xs_talkv). */
+  /** Send one request and wait for its reply (xs_talkv); an XS_ERROR reply is thrown as XenstoreError. */
   async request(
     type: number,
     payload: Uint8Array,
     tx: XsTransaction | undefined,
     path: string | undefined,
   ): Promise<XsMessage> {
+    return this.checkReply(await this.exchange(type, payload, tx, path), type, path);
+  }
+
+  /** The reply of a request of `type`, or the XenstoreError an XS_ERROR or mistyped reply means. */
+  private checkReply(reply: XsMessage, type: number, path: string | undefined): XsMessage {
+    if (reply.type === type) return reply;
     const op = xsTypeName(type);
-    if (this.broken) throw new XenstoreError('EIO', op, path, this.broken.message);
+    if (reply.type === XsType.ERROR) throw XenstoreError.fromWire(errorNameOf(reply.payload), op, path);
+    throw new XenstoreError('EINVAL', op, path, `reply has type ${xsTypeName(reply.type)}`);
+  }
+
+  /**
+   * Send one request and wait for its reply, whatever its type (XS_ERROR included). Throws only when no
+   * reply can come (E2BIG request, broken transport).
+   */
+  private async exchange(
+    type: number,
+    payload: Uint8Array,
+    tx: XsTransaction | undefined,
+    path: string | undefined,
+  ): Promise<XsMessage> {
+    if (this.broken) throw new XenstoreError('EIO', xsTypeName(type), path, this.broken.message);
     const reqId = this.nextReqId;
     this.nextReqId = (this.nextReqId + 1) >>> 0 || 1;
     const p: PendingRequest = { type, reply: undefined };
@@ -296,7 +330,7 @@ export class XenbusClient {
       message = encodeMessage({ type, reqId, txId: tx?.id ?? XBT_NIL, payload });
     } catch (e) {
       this.pending.delete(reqId);
-      throw new XenstoreError('E2BIG', op, path, (e as Error).message);
+      throw new XenstoreError('E2BIG', xsTypeName(type), path, (e as Error).message);
     }
     try {
       await this.writeLock.lock('the xenstore request ring');
@@ -306,18 +340,14 @@ export class XenbusClient {
         this.writeLock.unlock();
       }
       await this.env.wait(this.replies, () => p.reply !== undefined || this.broken !== undefined, {
-        what: `xenstore reply to ${op}${path === undefined ? '' : ` ${path}`}`,
+        what: `xenstore reply to ${xsTypeName(type)}${path === undefined ? '' : ` ${path}`}`,
         holders: () => this.transport.servers(),
       });
     } finally {
       this.pending.delete(reqId);
     }
     const reply = p.reply;
-    if (!reply) throw new XenstoreError('EIO', op, path, this.brokenReason());
-    if (reply.type === XsType.ERROR) throw XenstoreError.fromWire(errorNameOf(reply.payload), op, path);
-    if (reply.type !== type) {
-      throw new XenstoreError('EINVAL', op, path, `reply has type ${xsTypeName(reply.type)}`);
-    }
+    if (!reply) throw new XenstoreError('EIO', xsTypeName(type), path, this.brokenReason());
     return reply;
   }
 

@@ -4,6 +4,7 @@
  * messages, no shared ring.
  */
 import type { Holder } from '../../emulator/runtime/engine.js';
+import { stateError } from './errors.js';
 import type { XsTransport } from './transport.js';
 import { XsFrameParser, type XsMessage } from './xs-wire.js';
 
@@ -70,7 +71,10 @@ export class DirectTransport implements XsTransport {
         this.fromDaemon(bytes);
         return true;
       },
-      onClose: (reason) => this.fail(new Error(`${this.label} closed by xenstored: ${reason}`)),
+      onClose: (reason) => {
+        // After close() the transport has failed already; xenstored's own close then changes nothing.
+        if (!this.failed) this.fail(stateError(`${this.label} closed by xenstored: ${reason}`));
+      },
     });
     const early = this.early;
     this.early = [];
@@ -91,7 +95,7 @@ export class DirectTransport implements XsTransport {
   close(reason = 'client closed the socket'): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    this.fail(new Error(`${this.label}: closed (${reason})`));
+    this.fail(stateError(`${this.label}: closed (${reason})`));
     const conn = this.conn;
     this.conn = undefined;
     if (conn) this.daemon.disconnect(conn, reason);

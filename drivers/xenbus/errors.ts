@@ -30,3 +30,18 @@ export class XenstoreError extends Error {
 export function isXenstoreError(e: unknown, code?: XsErrorName): e is XenstoreError {
   return e instanceof XenstoreError && (code === undefined || e.code === code);
 }
+
+/**
+ * An Error that records a state (a connection closed or lost) to be reported by later calls, not a call
+ * that failed: it carries no stack, since the stack of the moment the state began says nothing about
+ * the call that later reports it, and capturing one costs more than a request.
+ */
+export function stateError(message: string): Error {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new Error(message);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

@@ -163,14 +163,18 @@ function getU32(b: Uint8Array, at: number): number {
 
 /** Header plus payload in one buffer. Refuses a payload over XENSTORE_PAYLOAD_MAX. */
 export function encodeMessage(m: XsMessage): Uint8Array {
-  if (m.payload.length > XENSTORE_PAYLOAD_MAX) {
+  const payload = m.payload;
+  if (payload.length > XENSTORE_PAYLOAD_MAX) {
     throw new RangeError(
-      `xenstore ${xsTypeName(m.type)}: payload of ${m.payload.length} bytes exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
+      `xenstore ${xsTypeName(m.type)}: payload of ${payload.length} bytes exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
     );
   }
-  const out = new Uint8Array(XS_HEADER_SIZE + m.payload.length);
-  encodeHeader({ type: m.type, reqId: m.reqId, txId: m.txId, len: m.payload.length }, out);
-  out.set(m.payload, XS_HEADER_SIZE);
+  const out = new Uint8Array(XS_HEADER_SIZE + payload.length);
+  putU32(out, 0, m.type);
+  putU32(out, 4, m.reqId);
+  putU32(out, 8, m.txId);
+  putU32(out, 12, payload.length);
+  out.set(payload, XS_HEADER_SIZE);
   return out;
 }
 
@@ -185,7 +189,16 @@ const utf8Decoder = new TextDecoder();
 
 /** A string's UTF-8 bytes: how the client APIs put text on the wire. */
 export function utf8Bytes(s: string): Uint8Array {
-  return utf8Encoder.encode(s);
+  // A short ASCII string is copied char by char: its UTF-8 is the same bytes, and TextEncoder's call
+  // costs more than the copy.
+  if (s.length > 256) return utf8Encoder.encode(s);
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) return utf8Encoder.encode(s);
+    out[i] = c;
+  }
+  return out;
 }
 
 /** Bytes as UTF-8 text (the kernel client's reading of values and reply strings). */
@@ -198,10 +211,21 @@ export function utf8String(b: Uint8Array): string {
  * which maps 0x80..0x9f elsewhere and so does not round-trip). The exact inverse of latin1Bytes.
  */
 export function latin1String(b: Uint8Array): string {
+  return latin1Range(b, 0, b.length);
+}
+
+/** latin1String of b[start..end) without making a subarray (most payload strings are short). */
+export function latin1Range(b: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n <= 32) {
+    let s = '';
+    for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+    return s;
+  }
   let s = '';
   // Chunked so a 4 KiB payload never hits the argument-count limit of fromCharCode.
-  for (let i = 0; i < b.length; i += 1024) {
-    s += String.fromCharCode.apply(null, b.subarray(i, i + 1024) as unknown as number[]);
+  for (let i = start; i < end; i += 1024) {
+    s += String.fromCharCode.apply(null, b.subarray(i, Math.min(i + 1024, end)) as unknown as number[]);
   }
   return s;
 }
@@ -223,6 +247,29 @@ export function latin1Bytes(s: string): Uint8Array {
 
 /** Each part followed by a NUL: the usual request payload ("path|", "path|token|" where | is NUL). */
 export function nulStrings(...parts: (string | Uint8Array)[]): Uint8Array {
+  let size = 0;
+  for (const p of parts) size += p.length + 1;
+  // Strings are written char by char while they are ASCII (their UTF-8 is then the same bytes); the
+  // first other char sends the whole payload through the UTF-8 encoder instead.
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    if (typeof p === 'string') {
+      for (let i = 0; i < p.length; i++) {
+        const c = p.charCodeAt(i);
+        if (c > 0x7f) return nulStringsUtf8(parts);
+        out[off++] = c;
+      }
+    } else {
+      out.set(p, off);
+      off += p.length;
+    }
+    off++;
+  }
+  return out;
+}
+
+function nulStringsUtf8(parts: readonly (string | Uint8Array)[]): Uint8Array {
   const chunks = parts.map((p) => (typeof p === 'string' ? utf8Bytes(p) : p));
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length + 1, 0));
   let off = 0;
@@ -246,7 +293,12 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 
 /** WRITE's payload: path, NUL, then the raw value (no trailing NUL). */
 export function writePayload(path: string, value: string | Uint8Array): Uint8Array {
-  return concatBytes(nulStrings(path), typeof value === 'string' ? utf8Bytes(value) : value);
+  const head = nulStrings(path);
+  const body = typeof value === 'string' ? utf8Bytes(value) : value;
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head, 0);
+  out.set(body, head.length);
+  return out;
 }
 
 /**
@@ -260,7 +312,7 @@ export function splitNulStrings(payload: Uint8Array): { strings: string[]; end: 
   for (;;) {
     const nul = payload.indexOf(0, off);
     if (nul < 0) break;
-    strings.push(latin1String(payload.subarray(off, nul)));
+    strings.push(latin1Range(payload, off, nul));
     off = nul + 1;
   }
   return { strings, end: off };
@@ -334,39 +386,65 @@ export class XsFrameParser {
       );
     }
     const out: XsMessage[] = [];
+    const n = bytes.length;
     let off = 0;
-    while (off < bytes.length) {
-      if (!this.current) {
-        const take = Math.min(XS_HEADER_SIZE - this.headerUsed, bytes.length - off);
-        this.header.set(bytes.subarray(off, off + take), this.headerUsed);
-        this.headerUsed += take;
-        off += take;
-        if (this.headerUsed < XS_HEADER_SIZE) break;
-        const h = decodeHeader(this.header);
-        this.headerUsed = 0;
-        if (h.len > XENSTORE_PAYLOAD_MAX) {
-          this.brokenBy = h;
-          throw new XsProtocolError(
-            h,
-            `xenstore ${xsTypeName(h.type)} req_id ${h.reqId}: len ${h.len} exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
-          );
+    while (off < n) {
+      // Fast path: nothing held back and a whole message in the chunk (the usual case): read the header
+      // in place and copy the body out once.
+      if (this.current === undefined && this.headerUsed === 0 && n - off >= XS_HEADER_SIZE) {
+        const len = getU32(bytes, off + 12);
+        if (len > XENSTORE_PAYLOAD_MAX) this.oversize(decodeHeader(bytes, off));
+        if (n - off - XS_HEADER_SIZE >= len) {
+          const start = off + XS_HEADER_SIZE;
+          out.push({
+            type: getU32(bytes, off),
+            reqId: getU32(bytes, off + 4),
+            txId: getU32(bytes, off + 8),
+            payload: bytes.slice(start, start + len),
+          });
+          off = start + len;
+          continue;
         }
-        this.current = h;
-        this.body = new Uint8Array(h.len);
-        this.bodyUsed = 0;
       }
-      const h = this.current;
-      const body = this.body!;
-      const take = Math.min(h.len - this.bodyUsed, bytes.length - off);
-      body.set(bytes.subarray(off, off + take), this.bodyUsed);
-      this.bodyUsed += take;
-      off += take;
-      if (this.bodyUsed < h.len) break;
-      out.push({ type: h.type, reqId: h.reqId, txId: h.txId, payload: body });
-      this.current = undefined;
-      this.body = undefined;
-      this.bodyUsed = 0;
+      off = this.pushPiece(bytes, off, out);
     }
     return out;
+  }
+
+  /** Take what belongs to the message in progress from bytes[off..]; returns the new offset. */
+  private pushPiece(bytes: Uint8Array, off: number, out: XsMessage[]): number {
+    if (!this.current) {
+      const take = Math.min(XS_HEADER_SIZE - this.headerUsed, bytes.length - off);
+      this.header.set(bytes.subarray(off, off + take), this.headerUsed);
+      this.headerUsed += take;
+      off += take;
+      if (this.headerUsed < XS_HEADER_SIZE) return off;
+      const h = decodeHeader(this.header);
+      this.headerUsed = 0;
+      if (h.len > XENSTORE_PAYLOAD_MAX) this.oversize(h);
+      this.current = h;
+      this.body = new Uint8Array(h.len);
+      this.bodyUsed = 0;
+    }
+    const h = this.current;
+    const body = this.body!;
+    const take = Math.min(h.len - this.bodyUsed, bytes.length - off);
+    body.set(bytes.subarray(off, off + take), this.bodyUsed);
+    this.bodyUsed += take;
+    off += take;
+    if (this.bodyUsed < h.len) return off;
+    out.push({ type: h.type, reqId: h.reqId, txId: h.txId, payload: body });
+    this.current = undefined;
+    this.body = undefined;
+    this.bodyUsed = 0;
+    return off;
+  }
+
+  private oversize(h: XsHeader): never {
+    this.brokenBy = h;
+    throw new XsProtocolError(
+      h,
+      `xenstore ${xsTypeName(h.type)} req_id ${h.reqId}: len ${h.len} exceeds XENSTORE_PAYLOAD_MAX (${XENSTORE_PAYLOAD_MAX})`,
+    );
   }
 }

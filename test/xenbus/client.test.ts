@@ -44,6 +44,32 @@ describe('xenbus client over the xenstore ring (sim engine, real daemon)', () =>
     expect(r.message).toContain(path.replace('*', '*'));
   });
 
+  it.each([
+    ['tryRead of a present node', 'tryRead', 'data/a', { ok: 'hello' }],
+    ['tryRead of a missing node', 'tryRead', 'data/none', { ok: undefined }],
+    ['tryRead refused', 'tryRead', '/local/domain/0', { error: 'EACCES' }],
+    ['tryRead of a bad path', 'tryRead', 'data/bad*', { error: 'EINVAL' }],
+    ['tryDirectory of a present node', 'tryDirectory', 'data', { ok: ['a'] }],
+    ['tryDirectory of a missing node', 'tryDirectory', 'data/none', { ok: undefined }],
+    ['tryDirectory refused', 'tryDirectory', '/local/domain/0', { error: 'EACCES' }],
+    ['exists of a present node', 'exists', 'data/a', { ok: true }],
+    ['exists of a missing node', 'exists', 'data/none', { ok: false }],
+    ['exists refused', 'exists', '/local/domain/0', { ok: false }],
+    ['tryRm of a missing node under a present parent', 'tryRm', 'data/none', { ok: true }],
+    ['tryRm whose parent is missing', 'tryRm', 'no/such/thing', { ok: false }],
+    ['tryRm refused', 'tryRm', '/local/domain/0/x', { error: 'EACCES' }],
+    ['tryRm of a present node', 'tryRm', 'data/a', { ok: true }],
+  ])('%s', async (_n, op, path, expected) => {
+    const v = (await hostValue(async (ctl) => {
+      await ctl.call(1, 'op', 'write', 'data/a', 'hello');
+      const r = await ctl.call(1, 'op', op, path);
+      return [r, await ctl.call(1, 'op', 'exists', 'data/a')];
+    })) as [{ ok?: unknown; error?: string }, unknown];
+    const [r, after] = v;
+    expect('error' in expected ? { error: r.error } : r).toEqual(expected);
+    expect(after).toEqual({ ok: !(op === 'tryRm' && path === 'data/a') });
+  });
+
   it('values larger than the 1024-byte ring cross it intact in both directions', async () => {
     const big = Array.from({ length: 2000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
     const v = await hostValue(async (ctl) => {

@@ -7,6 +7,7 @@ import {
   encodeMessage,
   errorNameOf,
   isXsErrorName,
+  latin1Bytes,
   latin1String,
   nulStrings,
   splitNulStrings,
@@ -144,6 +145,38 @@ describe('payload strings', () => {
     expect(splitNulStrings(nulStrings('é')).strings).toEqual(['Ã©']);
   });
 
+  it('strings are UTF-8 on the wire whatever path the encoder takes (property)', () => {
+    const enc = new TextEncoder();
+    const ref = (parts: string[]) => {
+      const chunks = parts.map((p) => enc.encode(p));
+      return concatBytes(...chunks.flatMap((c) => [c, new Uint8Array(1)]));
+    };
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ maxLength: 400 }))),
+        (parts) => {
+          expect([...nulStrings(...parts)]).toEqual([...ref(parts)]);
+          for (const p of parts) expect([...utf8Bytes(p)]).toEqual([...enc.encode(p)]);
+          if (parts.length > 0)
+            expect([...writePayload(parts[0]!, parts.at(-1)!)]).toEqual([
+              ...concatBytes(enc.encode(parts[0]!), new Uint8Array(1), enc.encode(parts.at(-1)!)),
+            ]);
+        },
+      ),
+    );
+  });
+
+  it('latin1String reads any bytes one char per byte, and latin1Bytes gives them back (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), (b) => {
+        const s = latin1String(b);
+        expect(s.length).toBe(b.length);
+        for (let i = 0; i < b.length; i++) expect(s.charCodeAt(i)).toBe(b[i]);
+        expect([...latin1Bytes(s)]).toEqual([...b]);
+      }),
+    );
+  });
+
   it.each([
     ['ENOENT\0', 'ENOENT'],
     ['EAGAIN', 'EAGAIN'],
@@ -166,7 +199,10 @@ describe('XsFrameParser', () => {
     fc.assert(
       fc.property(
         fc.array(arbMessage, { maxLength: 8 }),
-        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1 }),
+        // Small cuts split headers; large ones hand whole messages (and several) to the fast path.
+        fc.array(fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 300, max: 2000 })), {
+          minLength: 1,
+        }),
         (msgs, cuts) => {
           const stream = concatBytes(...msgs.map((m) => encodeMessage(m)));
           const p = new XsFrameParser();
@@ -184,6 +220,22 @@ describe('XsFrameParser', () => {
         },
       ),
     );
+  });
+
+  it('a message body is a copy: reusing the input buffer does not change it', () => {
+    const buf = encodeMessage({ type: XsType.READ, reqId: 1, txId: 0, payload: bytes('/a\0') });
+    const [m] = new XsFrameParser().push(buf);
+    buf.fill(0x55);
+    expect([...m!.payload]).toEqual([...bytes('/a\0')]);
+  });
+
+  it('an oversize header after whole messages in the same chunk throws and refuses more input', () => {
+    const ok = encodeMessage({ type: XsType.READ, reqId: 1, txId: 0, payload: bytes('/a\0') });
+    const bad = encodeHeader({ type: XsType.WRITE, reqId: 9, txId: 0, len: 4097 });
+    const p = new XsFrameParser();
+    expect(() => p.push(concatBytes(ok, bad))).toThrow(/WRITE req_id 9: len 4097 exceeds/);
+    expect(p.isBroken).toBe(true);
+    expect(() => p.push(ok)).toThrow(/out of sync/);
   });
 
   it('splits a stream into messages and holds a partial one', () => {
