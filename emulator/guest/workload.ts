@@ -8,9 +8,15 @@
  * the data lives in and the backend reads or writes it there.
  */
 import type { GuestMemory } from '../../drivers/busdma/guest-memory.js';
-import type { BioOp, BlockLayer } from '../kernel/block-device.js';
-import { isKernelError } from '../kernel/errno.js';
-import type { Env } from '../runtime/engine.js';
+import {
+  type Bio,
+  type BioOp,
+  type BlockDevice,
+  type BlockLayer,
+  bioSectors,
+} from '../kernel/block-device.js';
+import { errnoName, isKernelError } from '../kernel/errno.js';
+import type { Env, Holder, WaitQueue } from '../runtime/engine.js';
 import type { DiskHandle } from './block-layer.js';
 import { fillPattern, firstMismatch, type Pattern } from './pattern.js';
 
@@ -95,12 +101,42 @@ export function latencyStats(samples: readonly number[]): LatencyStats {
   };
 }
 
+/** A bio whose end records the status and wakes its one waiter (no closure built per I/O). */
+class WaitedBio implements Bio {
+  result: number | undefined;
+
+  constructor(
+    readonly op: BioOp,
+    readonly sector: number,
+    readonly data: Uint8Array,
+    readonly sectors: number | undefined,
+    readonly done: WaitQueue,
+  ) {}
+
+  end(error: number): void {
+    this.result = error;
+    this.done.wakeAll();
+  }
+}
+
 export class Workload {
   constructor(
     private readonly env: Env,
     private readonly memory: GuestMemory,
     private readonly blocks: BlockLayer,
   ) {}
+
+  /** Who completes a disk's I/O, for the wait-for graph; one function per disk, not one per I/O. */
+  private readonly ioHolders = new Map<BlockDevice, () => readonly Holder[]>();
+
+  private ioHoldersOf(bdev: BlockDevice): () => readonly Holder[] {
+    let f = this.ioHolders.get(bdev);
+    if (f === undefined) {
+      f = () => bdev.driver.ioHolders?.(bdev) ?? [];
+      this.ioHolders.set(bdev, f);
+    }
+    return f;
+  }
 
   /** One bio through the block layer, with a buffer in guest memory. */
   private async io(
@@ -111,12 +147,27 @@ export class Workload {
     sectors?: number,
   ): Promise<IoOutcome> {
     const t0 = this.env.now();
+    const env = this.env;
+    const bdev = h.bdev;
+    const sector = offset / SECTOR;
+    // submit_bio_wait: the bio ends into this I/O's own completion (on-stack in Linux), so an ending
+    // bio wakes only its submitter, not every task with I/O in flight on the disk.
+    const bio = new WaitedBio(op, sector, data, sectors, env.waitQueue(`${bdev.name} bio at ${sector}`));
     let error: string | undefined;
     try {
-      await this.blocks.submitAndWait(h.bdev, op, offset / SECTOR, data, sectors);
+      this.blocks.submit(bdev, bio);
     } catch (e) {
       if (!isKernelError(e)) throw e;
       error = e.code;
+    }
+    if (error === undefined) {
+      if (bio.result === undefined) {
+        await env.wait(bio.done, () => bio.result !== undefined, {
+          what: `${op} of ${bioSectors(bio)} sectors at ${sector} on ${bdev.name}`,
+          holders: this.ioHoldersOf(bdev),
+        });
+      }
+      if (bio.result !== 0) error = errnoName(bio.result!);
     }
     return {
       op,
