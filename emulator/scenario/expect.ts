@@ -2,9 +2,9 @@
  * Checking a scenario's expectations against what the run left: one check per expectation, each with
  * a name (`expect.stall`, `expect.xenstore /local/domain/1`) and, when it fails, what was seen.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { firstMismatch } from '../guest/pattern.js';
+import { firstMismatch, type Pattern } from '../guest/pattern.js';
 import type { EngineKind, Millis, StallReport } from '../runtime/engine.js';
 import type { DomainState, Scenario, TextMatcher } from './model.js';
 import type { StepRecord } from './run-steps.js';
@@ -218,8 +218,7 @@ export function checkExpectations(s: Scenario, f: RunFacts): ExpectationCheck[] 
   for (const d of e.data ?? []) {
     const name = `expect.data ${d.image} ${d.length}@${d.offset}`;
     try {
-      const buf = readImage(join(f.workDir, d.image), d.offset, d.length);
-      const bad = firstMismatch(d.pattern, d.offset, buf);
+      const bad = imageMismatch(join(f.workDir, d.image), d.pattern, d.offset, d.length);
       add(name, bad < 0, bad < 0 ? 'matches' : `first difference at byte ${bad}`);
     } catch (err) {
       add(name, false, (err as Error).message);
@@ -275,14 +274,40 @@ export function oopsExpected(s: Scenario, outcome: RunFacts['outcome'], error: s
   return want !== undefined && outcome === 'error' && error !== undefined && matchText(want, error);
 }
 
-function readImage(path: string, offset: number, length: number): Uint8Array {
+/** Bytes of the image read and compared at a time: the check's buffer is reused, not sized to the range. */
+const CHECK_CHUNK = 256 * 1024;
+let checkBuffer: Uint8Array | undefined;
+
+/**
+ * The first offset in [offset, offset + length) of the image file whose byte differs from `pattern`,
+ * or -1. Throws when the file is shorter than the range.
+ */
+function imageMismatch(path: string, pattern: Pattern, offset: number, length: number): number {
+  checkBuffer ??= new Uint8Array(CHECK_CHUNK);
   const fd = openSync(path, 'r');
   try {
-    const buf = new Uint8Array(length);
-    const n = readSync(fd, buf, 0, length, offset);
-    if (n !== length)
-      throw new Error(`image ${path} has only ${n} byte(s) at offset ${offset}, wanted ${length}`);
-    return buf;
+    // A short image fails as such, whatever its bytes: the size first, then the comparison.
+    const have = Math.max(0, Math.min(length, fstatSync(fd).size - offset));
+    if (have < length)
+      throw new Error(`image ${path} has only ${have} byte(s) at offset ${offset}, wanted ${length}`);
+    for (let done = 0; done < length; ) {
+      const want = Math.min(CHECK_CHUNK, length - done);
+      const buf = checkBuffer.subarray(0, want);
+      let got = 0;
+      while (got < want) {
+        const n = readSync(fd, buf, got, want - got, offset + done + got);
+        if (n === 0) {
+          throw new Error(
+            `image ${path} has only ${done + got} byte(s) at offset ${offset}, wanted ${length}`,
+          );
+        }
+        got += n;
+      }
+      const bad = firstMismatch(pattern, offset + done, buf);
+      if (bad >= 0) return bad;
+      done += want;
+    }
+    return -1;
   } finally {
     closeSync(fd);
   }
