@@ -7,13 +7,16 @@
  *
  * A single dispatcher task per ring issues requests in order; when the ring (the shadow table) is full
  * it waits, declared as "free slot on <disk> ring", and a deferred busdma load holds the queue so no
- * later request overtakes it (XBDCF_ASYNC_MAPPING in the FreeBSD conversion).
+ * later request overtakes it (XBDCF_ASYNC_MAPPING in the FreeBSD conversion). Requests are pushed to
+ * the backend once per pass over the queue, as pre-blk-mq Linux do_blkif_request (flush_requests when
+ * `queued != 0`) and FreeBSD xbd_startio do: RING_PUSH_REQUESTS_AND_CHECK_NOTIFY once the queue is
+ * empty or the ring full, and before the dispatcher blocks on a deferred grant load.
  * Simplification: on entering the error state the outstanding requests fail at once with EIO (Linux
  * leaves them to the blk-mq timeout).
  */
 import type { Bio } from '../../emulator/kernel/block-device.js';
 import { ERRNO } from '../../emulator/kernel/errno.js';
-import { traceWanted } from '../../emulator/runtime/engine.js';
+import { traceWanted, type WaitQueue } from '../../emulator/runtime/engine.js';
 import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
   BLKIF_OP_DISCARD,
@@ -34,8 +37,9 @@ import {
   encodeRequest,
   indirectPagesFor,
 } from '../blkif.js';
-import { BUS_DMA_XEN_RO, BusDmaError } from '../busdma/constants.js';
+import { BUS_DMA_XEN_RO, BusDmaError, EINPROGRESS } from '../busdma/constants.js';
 import type { GuestBuffer } from '../busdma/guest-memory.js';
+import type { DmaMap, DmaSegment } from '../busdma/map.js';
 import { XEN_PAGE_SIZE } from '../ring.js';
 import type { BlkfrontInfo, BlkfrontRingInfo } from './info.js';
 import type { PersistentGrant } from './persistent.js';
@@ -137,6 +141,8 @@ export function startDispatcher(info: BlkfrontInfo, ring: BlkfrontRingInfo): voi
           }
           const item = ring.queue.shift()!;
           await issue(info, ring, item);
+          // The end of this pass: what was queued is on the ring (or the ring is full).
+          if (ring.queue.length === 0 || ring.shadow.used >= ring.shadow.size) flushRequests(info, ring);
         }
       } finally {
         ring.dispatcherRunning = false;
@@ -160,7 +166,6 @@ function completeChunk(chunk: Pick<ShadowChunk, 'bio' | 'parent'>, error: number
 /** blkif_queue_request: build one ring request for `item` and push it. */
 async function issue(info: BlkfrontInfo, ring: BlkfrontRingInfo, item: ShadowChunk): Promise<void> {
   const env = info.env;
-  const k = info.kernel;
   const id = ring.shadow.getId();
   const e = ring.shadow.entries[id];
   e.reqId = id; // ring_req->u.rw.id = id, saved in the shadow
@@ -260,8 +265,48 @@ async function issue(info: BlkfrontInfo, ring: BlkfrontRingInfo, item: ShadowChu
       nseg: e.nrSegments,
     });
   }
-  if (front.pushRequestsAndCheckNotify()) k.events.notify(ring.port);
+}
+
+/** flush_requests: publish the requests written so far, notifying the backend if it asked to be. */
+function flushRequests(info: BlkfrontInfo, ring: BlkfrontRingInfo): void {
+  // A ring torn down meanwhile is not written (its pages may be back with the allocator).
+  if (info.ring !== ring) return;
+  const front = ring.front;
+  if (front.reqProdPvt === front.sring.reqProd) return;
+  if (front.pushRequestsAndCheckNotify()) info.kernel.events.notify(ring.port);
   emitRing(info, ring);
+}
+
+/**
+ * bus_dmamap_load for the dispatcher: when grant references are short the load is deferred, and the
+ * requests already written are pushed first (their completions are what frees references).
+ */
+async function loadForRequest(
+  info: BlkfrontInfo,
+  map: DmaMap,
+  buf: GuestBuffer,
+  flags: number,
+): Promise<readonly DmaSegment[]> {
+  let result: { segs: readonly DmaSegment[]; error: number } | undefined;
+  let done: WaitQueue | undefined;
+  const rc = map.load(buf, flags, (segs, error) => {
+    result = { segs, error };
+    done?.wakeAll();
+  });
+  if (rc !== 0 && rc !== EINPROGRESS) throw new BusDmaError(rc, `${map.name}: load failed with errno ${rc}`);
+  if (result === undefined) {
+    const ring = info.ring;
+    if (ring) flushRequests(info, ring);
+    const q = info.env.waitQueue(`${map.name} load`);
+    done = q;
+    await info.env.wait(q, () => result !== undefined, {
+      what: `${buf.frames.length} grant reference(s) for ${map.tag.name}`,
+    });
+  }
+  const r = result!;
+  if (r.error !== 0)
+    throw new BusDmaError(r.error, `${map.name}: deferred load failed with errno ${r.error}`);
+  return r.segs;
 }
 
 /** The ring's indices with Xen's names, for occupancy counters and xen-ringwatch lines. */
@@ -311,7 +356,7 @@ async function mapData(
   }
   const map = info.tag!.createMap(`${info.diskName} req`);
   e.dataMap = map;
-  const segs = await map.loadWait(buf, write ? BUS_DMA_XEN_RO : 0);
+  const segs = await loadForRequest(info, map, buf, write ? BUS_DMA_XEN_RO : 0);
   return segs.map((s) => ({
     gref: s.gref,
     firstSect: s.offset / BLKIF_SECTOR_SIZE,
@@ -332,7 +377,7 @@ async function mapIndirect(info: BlkfrontInfo, e: ShadowEntry, segments: BlkifSe
   encodeIndirectSegments(views, segments);
   const map = info.tag!.createMap(`${info.diskName} indirect`);
   e.indirectMap = map;
-  const segs = await map.loadWait(pages, BUS_DMA_XEN_RO);
+  const segs = await loadForRequest(info, map, pages, BUS_DMA_XEN_RO);
   if (segs.length !== nPages || segments.length > nPages * BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
     throw new Error(`${info.diskName}: indirect pages mis-sized`);
   }

@@ -190,6 +190,25 @@ describe('blkfront data path', () => {
     expect(ring.fields).toMatchObject({ ring: 'xvda', nr_ents: 32, inflight: 0 });
   });
 
+  it('requests queued together are published in one push (flush_requests once per dispatch pass)', async () => {
+    for (const n of [1, 5, 12]) {
+      const { value, result } = await hostValue(async (ctl) => {
+        await connect(ctl);
+        const h = (await ctl.call(GUEST, 'open', 'xvda')) as number;
+        return ctl.call(GUEST, 'readMany', h, n);
+      });
+      expect(value).toEqual(new Array(n).fill(0));
+      // The front ring's snapshots after each push: req_prod moved by all n at once.
+      const pushes = result.trace
+        .filter((e) => e.dom === GUEST && e.comp === 'blkfront' && e.kind === 'ring')
+        .map((e) => e.fields?.req_prod as number);
+      const starts = result.trace.filter((e) => e.dom === GUEST && e.kind === 'request-start');
+      expect(starts).toHaveLength(n);
+      expect(pushes.length).toBeGreaterThan(0);
+      expect(pushes[0]).toBe(n);
+    }
+  });
+
   it('grant shortage: requests wait in busdma (deferred) and complete once refs come back', async () => {
     const { value, result } = await hostValue(
       async (ctl) => {
