@@ -6,13 +6,10 @@
  */
 import {
   encodeMessage,
+  encodeWatchEvent,
   errorNameOf,
   isXsErrorName,
-  latin1Bytes,
-  nulStrings,
-  splitNulStrings,
   utf8Bytes,
-  XENSTORE_PAYLOAD_MAX,
   type XsErrorName,
   XsFrameParser,
   type XsMessage,
@@ -45,18 +42,25 @@ export interface XsReply {
   error?: XsErrorName;
 }
 
+/** A watch event as the daemon makes it: path and token as byte strings (one char per byte). */
+export interface XsWatchEventOut {
+  path: string;
+  token: string;
+}
+
 /** What a connection needs from the daemon. */
 export interface ConnectionHost {
-  process(conn: XenstoreConnection, msg: XsMessage): { reply: XsMessage; after: XsMessage[] };
+  /** The reply, and the watch events to queue after it (WATCH fires once at registration). */
+  process(conn: XenstoreConnection, msg: XsMessage): { reply: XsMessage; after: readonly XsWatchEventOut[] };
   dropConnection(conn: XenstoreConnection, reason: string): void;
   outstandingLimit(conn: XenstoreConnection): number | undefined;
 }
 
 interface Queued {
   bytes: Uint8Array;
-  isEvent: boolean;
-  /** For coalescing identical pending events (core.c send_event). */
-  key?: string;
+  /** A watch event's path and token, for coalescing identical pending events (core.c send_event). */
+  path?: string;
+  token?: string;
 }
 
 export class XenstoreConnection {
@@ -72,6 +76,8 @@ export class XenstoreConnection {
   private readonly parser = new XsFrameParser();
   private readonly input: XsMessage[] = [];
   private readonly output: Queued[] = [];
+  /** Replies (not events) in `output`. */
+  private queuedReplies = 0;
   private blocked = false;
   private pumping = false;
   private closedReason: string | undefined;
@@ -96,7 +102,7 @@ export class XenstoreConnection {
 
   /** Replies queued but not yet taken by the transport. */
   get outstanding(): number {
-    return this.output.filter((q) => !q.isEvent).length;
+    return this.queuedReplies;
   }
 
   /** Messages (replies and events) waiting for the transport. */
@@ -131,7 +137,7 @@ export class XenstoreConnection {
     if (this.closed) throw new Error(`xenstore connection ${this.label} is closed (${this.closedReason})`);
     const body = typeof payload === 'string' ? utf8Bytes(payload) : payload;
     const { reply, after } = this.host.process(this, { type, reqId, txId, payload: body });
-    for (const ev of after) this.enqueue(ev, true);
+    for (const ev of after) this.queueEvent(ev.path, ev.token);
     this.flush();
     return decodeReply(reply);
   }
@@ -150,19 +156,16 @@ export class XenstoreConnection {
    */
   queueEvent(path: string, token: string): void {
     if (this.closed) return;
-    const payload = nulStrings(latin1Bytes(path), latin1Bytes(token));
+    const bytes = encodeWatchEvent(path, token);
     // watch.c add_event(): "Don't try to send over-long events."
-    if (payload.length > XENSTORE_PAYLOAD_MAX) {
+    if (bytes === undefined) {
       this.droppedEvents++;
       return;
     }
-    const key = `${path}\0${token}`;
-    if (!path.startsWith('@') && this.output.some((q) => q.key === key)) return;
-    this.output.push({
-      bytes: encodeMessage({ type: XsType.WATCH_EVENT, reqId: 0, txId: 0, payload }),
-      isEvent: true,
-      key,
-    });
+    if (this.output.length > 0 && !path.startsWith('@')) {
+      for (const q of this.output) if (q.path === path && q.token === token) return;
+    }
+    this.output.push({ bytes, path, token });
     this.flush();
   }
 
@@ -172,18 +175,15 @@ export class XenstoreConnection {
     this.closedReason = reason;
     this.input.length = 0;
     this.output.length = 0;
+    this.queuedReplies = 0;
     this.watches.length = 0;
     this.transactions.clear();
     this.options.onClose?.(reason);
   }
 
-  private enqueue(m: XsMessage, isEvent: boolean): void {
-    if (isEvent) {
-      const [path = '', token = ''] = splitNulStrings(m.payload).strings;
-      this.queueEvent(path, token);
-      return;
-    }
-    this.output.push({ bytes: encodeMessage(m), isEvent: false });
+  private enqueueReply(m: XsMessage): void {
+    this.output.push({ bytes: encodeMessage(m) });
+    this.queuedReplies++;
   }
 
   private flush(): void {
@@ -193,7 +193,7 @@ export class XenstoreConnection {
         this.blocked = true;
         return;
       }
-      this.output.shift();
+      if (this.output.shift()!.path === undefined) this.queuedReplies--;
     }
   }
 
@@ -207,8 +207,8 @@ export class XenstoreConnection {
         const msg = this.input.shift()!;
         const { reply, after } = this.host.process(this, msg);
         if (this.closed) break;
-        this.enqueue(reply, false);
-        for (const ev of after) this.enqueue(ev, true);
+        this.enqueueReply(reply);
+        for (const ev of after) this.queueEvent(ev.path, ev.token);
         this.flush();
       }
     } finally {

@@ -9,7 +9,6 @@
 import { claimWatchStream, watchFlowId, watchFlowKey } from '../../drivers/xenbus/watch-flow.js';
 import {
   concatBytes,
-  latin1Bytes,
   latin1String,
   nulStrings,
   splitNulStrings,
@@ -19,7 +18,12 @@ import {
   XsType,
   xsTypeName,
 } from '../../drivers/xenbus/xs-wire.js';
-import { type ConnectionHost, type ConnectOptions, XenstoreConnection } from './connection.js';
+import {
+  type ConnectionHost,
+  type ConnectOptions,
+  XenstoreConnection,
+  type XsWatchEventOut,
+} from './connection.js';
 import { XsError } from './errors.js';
 import { NodeAccess, type NodeOpsEnv, type PendingEvent, pendingEvent } from './node-ops.js';
 import { canonicalize, domainPath } from './paths.js';
@@ -307,6 +311,8 @@ export class XenstoreDaemon implements ConnectionHost {
 
   /** watch.c watch_permitted(): the watcher may read the node (or its old perms) or its parent. */
   private watchPermitted(conn: XenstoreConnection, ev: PendingEvent): boolean {
+    // A privileged connection may read everything (perm_for_conn).
+    if (conn.privileged) return true;
     const subject = this.subjectOf(conn);
     const can = (perms: readonly XsPerm[], generation: number) =>
       (permForConn(subject, perms, (i) => !this.domainOlderThan(perms[i].id, generation)) & XS_PERM_READ) !==
@@ -346,8 +352,8 @@ export class XenstoreDaemon implements ConnectionHost {
     });
   }
 
-  process(conn: XenstoreConnection, msg: XsMessage): { reply: XsMessage; after: XsMessage[] } {
-    const after: XsMessage[] = [];
+  process(conn: XenstoreConnection, msg: XsMessage): { reply: XsMessage; after: XsWatchEventOut[] } {
+    const after: XsWatchEventOut[] = [];
     const reply = (type: number, payload: Uint8Array): XsMessage => ({
       type,
       reqId: msg.reqId,
@@ -366,7 +372,7 @@ export class XenstoreDaemon implements ConnectionHost {
     }
   }
 
-  private dispatch(conn: XenstoreConnection, msg: XsMessage, after: XsMessage[]): Uint8Array {
+  private dispatch(conn: XenstoreConnection, msg: XsMessage, after: XsWatchEventOut[]): Uint8Array {
     const t = msg.type;
     const handler = HANDLERS.get(t);
     if (!handler) throw new XsError('ENOSYS', `unknown or unsupported request ${xsTypeName(t)}`);
@@ -508,12 +514,7 @@ export class XenstoreDaemon implements ConnectionHost {
     const w = { node, token, prefixLength: relative ? domainPath(conn.domid).length + 1 : 0 };
     conn.watches.push(w);
     // The watch fires once at registration, after the ack.
-    r.after.push({
-      type: XsType.WATCH_EVENT,
-      reqId: 0,
-      txId: 0,
-      payload: nulStrings(latin1Bytes(watchEventPath(w, node)), latin1Bytes(token)),
-    });
+    r.after.push({ path: watchEventPath(w, node), token });
     return OK;
   }
 
@@ -738,7 +739,7 @@ interface Req {
   conn: XenstoreConnection;
   msg: XsMessage;
   tx: XsTransaction | undefined;
-  after: XsMessage[];
+  after: XsWatchEventOut[];
 }
 
 interface Handler {

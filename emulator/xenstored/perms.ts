@@ -66,13 +66,20 @@ export interface PermSubject {
 export function permForConn(
   subject: PermSubject,
   perms: readonly XsPerm[],
-  ignored: (index: number) => boolean = () => false,
+  ignored: (index: number) => boolean = NONE_IGNORED,
 ): number {
-  const all = XS_PERM_READ | XS_PERM_WRITE | XS_PERM_OWNER;
-  const me = (id: number) => id === subject.domid || (subject.target !== undefined && id === subject.target);
-  if (subject.privileged || me(perms[0].id)) return all;
+  if (subject.privileged || isSubject(subject, perms[0].id)) return XS_PERM_ALL;
   for (let i = 1; i < perms.length; i++) {
-    if (!perms[i].ignore && !ignored(i) && me(perms[i].id)) return permBits(perms[i].perm);
+    if (!perms[i].ignore && isSubject(subject, perms[i].id) && !ignored(i)) return permBits(perms[i].perm);
   }
   return permBits(perms[0].perm);
+}
+
+/** Read, write and owner: what the owner or a privileged connection has. */
+export const XS_PERM_ALL = XS_PERM_READ | XS_PERM_WRITE | XS_PERM_OWNER;
+
+const NONE_IGNORED = (): boolean => false;
+
+function isSubject(subject: PermSubject, id: number): boolean {
+  return id === subject.domid || (subject.target !== undefined && id === subject.target);
 }

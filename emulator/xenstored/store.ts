@@ -13,7 +13,7 @@
  * so that their permissions can be changed with SET_PERMS.
  */
 
-import { childPath } from './paths.js';
+import { cachedComponents, childPath } from './paths.js';
 import type { XsPerm } from './perms.js';
 
 /** A node as seen outside the store: read only, valid until the next change of that store. */
@@ -114,15 +114,12 @@ export class NodeStore {
 
   private find(path: string): StoreNode | undefined {
     if (path.charCodeAt(0) === 64 /* @ */) return this.specialNodes.get(path);
-    // Walk the components in place (no split: every request looks up several paths).
     let n: StoreNode | undefined = this.rootNode;
-    if (path === '/') return n;
-    for (let start = 1; ; ) {
-      const slash = path.indexOf('/', start);
-      n = n.children.get(slash < 0 ? path.slice(start) : path.slice(start, slash));
-      if (n === undefined || slash < 0) return n;
-      start = slash + 1;
+    for (const name of cachedComponents(path)) {
+      n = n.children.get(name);
+      if (n === undefined) return undefined;
     }
+    return n;
   }
 
   ownedBy(domid: number): number {
@@ -149,20 +146,16 @@ export class NodeStore {
   private ownPath(path: string): StoreNode {
     let n = this.own(this.rootNode);
     this.rootNode = n;
-    if (path === '/') return n;
-    for (let start = 1; ; ) {
-      const slash = path.indexOf('/', start);
-      const name = slash < 0 ? path.slice(start) : path.slice(start, slash);
-      const child = n.children.get(name);
-      if (child === undefined)
-        throw new Error(`store: node ${slash < 0 ? path : path.slice(0, slash)} missing`);
+    const comps = cachedComponents(path);
+    for (let i = 0; i < comps.length; i++) {
+      const child = n.children.get(comps[i]);
+      if (child === undefined) throw new Error(`store: node /${comps.slice(0, i + 1).join('/')} missing`);
       const mine = this.own(child);
       // Replacing an existing key keeps its place in the child order.
-      if (mine !== child) n.children.set(name, mine);
+      if (mine !== child) n.children.set(comps[i], mine);
       n = mine;
-      if (slash < 0) return n;
-      start = slash + 1;
     }
+    return n;
   }
 
   private ownSpecial(path: string): StoreNode {
@@ -183,7 +176,6 @@ export class NodeStore {
     path: string,
     change: { value?: Uint8Array; perms?: readonly XsPerm[]; generation: number },
   ): XsNode {
-    if (!this.find(path)) throw new Error(`store: update of missing node ${path}`);
     const node = path.charCodeAt(0) === 64 ? this.ownSpecial(path) : this.ownPath(path);
     const oldOwner = node.perms[0].id;
     if (change.value !== undefined) node.value = change.value;

@@ -5,6 +5,7 @@ import {
   decodeHeader,
   encodeHeader,
   encodeMessage,
+  encodeWatchEvent,
   errorNameOf,
   isXsErrorName,
   latin1Bytes,
@@ -164,6 +165,23 @@ describe('payload strings', () => {
         },
       ),
     );
+  });
+
+  it('encodeWatchEvent is the WATCH_EVENT message of the byte strings, or nothing above 4096 bytes (property)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2100 }), fc.uint8Array({ maxLength: 2100 }), (p, t) => {
+        const path = latin1String(p);
+        const token = latin1String(t);
+        const payload = nulStrings(p, t);
+        const got = encodeWatchEvent(path, token);
+        if (payload.length > XENSTORE_PAYLOAD_MAX) expect(got).toBeUndefined();
+        else
+          expect([...got!]).toEqual([
+            ...encodeMessage({ type: XsType.WATCH_EVENT, reqId: 0, txId: 0, payload }),
+          ]);
+      }),
+    );
+    expect(() => encodeWatchEvent('/a', 'tok\u0100')).toThrow(/char 3 of the string is U\+0100/);
   });
 
   it('latin1String reads any bytes one char per byte, and latin1Bytes gives them back (property)', () => {
