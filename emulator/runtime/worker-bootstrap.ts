@@ -1,11 +1,10 @@
 /**
- * How a worker starts (a threads-engine domain, a scenario run pool's worker). Node 20 cannot start a
- * worker from a .ts file, and tsc does not copy .js files into dist/, so the bootstrap is plain
- * JavaScript kept here as a string and started with `new Worker(source, { eval: true })`: it ships with
- * every build and needs no tsx when the entry is .js. Under vitest (sources run as .ts) it registers
- * tsx's ESM loader first, then imports the entry. It uses only dynamic import, so it runs whether the
- * worker evaluates it as CommonJS or as a module (a parent started with --input-type=module passes
- * that on).
+ * How a threads-engine domain worker starts. Node 20 cannot start a worker from a .ts file, and tsc
+ * does not copy .js files into dist/, so the bootstrap is plain JavaScript kept here as a string and
+ * started with `new Worker(source, { eval: true })`: it ships with every build and needs no tsx when the
+ * entry is .js. Under vitest (sources run as .ts) it registers tsx's ESM loader first, then imports the
+ * entry. It uses only dynamic import, so it runs whether the worker evaluates it as CommonJS or as a
+ * module (a parent started with --input-type=module passes that on).
  */
 
 export const WORKER_BOOTSTRAP_SOURCE = `
@@ -30,12 +29,9 @@ export interface WorkerEntry {
   tsxApi?: string;
 }
 
-/**
- * The worker entry `name` (a module path without its suffix, relative to `from`, an `import.meta.url`),
- * with the suffix `from` itself has: .ts when running from sources, .js from dist/.
- */
-export function workerEntry(name = './worker-main', from: string = import.meta.url): WorkerEntry {
-  const fromSource = from.endsWith('.ts');
-  const entry = new URL(`${name}${fromSource ? '.ts' : '.js'}`, from).href;
+/** Pick the entry's suffix from how this very module is running. */
+export function workerEntry(): WorkerEntry {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './worker-main.ts' : './worker-main.js', import.meta.url).href;
   return fromSource ? { entry, tsxApi: import.meta.resolve('tsx/esm/api') } : { entry };
 }

@@ -1,19 +1,20 @@
 /**
- * Sim runs of scenarios spread over worker threads, for `xenpv explore --jobs N` and the lifecycle
- * bench. Each worker is a whole Node isolate with its own machine modules and its own work dir (a run
+ * Sim runs of scenarios spread over worker processes, for `xenpv explore --jobs N` and the lifecycle
+ * bench. Each worker is a child Node process with its own machine modules and its own work dir (a run
  * rewrites its images), and runs one scenario at a time, start to end, exactly as `runScenario` does in
- * the main thread: the sim engine is deterministic, so a run's result does not depend on the worker it
- * ran in. A run goes out as scenario file text and comes back as the part of the result that explore
- * reads (`PooledRun`).
+ * this process: the sim engine is deterministic, so a run's result does not depend on the worker it ran
+ * in. A run goes out as scenario file text and comes back as the part of the result that explore reads
+ * (`PooledRun`). Processes, not worker threads: every run maps a fresh machine memory, and threads of
+ * one process fault those pages in under one address-space lock (2 threads ran 5× slower than 1).
  *
  *   const pool = await ScenarioRunPool.open(2);
  *   const r = await pool.run({ text, fileName: 'x.yaml', seed: 7, keepTrace: false });
  *   await pool.close();
  */
+import { type ChildProcess, fork } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
 import type { TraceEvent } from '../runtime/engine.js';
-import { WORKER_BOOTSTRAP_SOURCE, workerEntry } from '../runtime/worker-bootstrap.js';
 import type { RunScenarioResult } from './run.js';
 
 /** One sim run: the scenario as file text (demo block included), and how to run it. */
@@ -71,7 +72,7 @@ export function defaultJobs(): number {
 }
 
 interface PoolWorker {
-  worker: Worker;
+  child: ChildProcess;
   /** The request in flight and how to settle it. */
   pending: Map<number, { resolve: (m: PoolFromWorker) => void; reject: (e: Error) => void }>;
 }
@@ -86,16 +87,19 @@ export class ScenarioRunPool {
     this.idle.push(...workers);
   }
 
-  /** Starts `jobs` workers, each with a fresh work dir on a RAM-backed filesystem. */
+  /** Starts `jobs` worker processes, each with a fresh work dir on a RAM-backed filesystem. */
   static async open(jobs: number): Promise<ScenarioRunPool> {
     if (!Number.isSafeInteger(jobs) || jobs < 1) {
       throw new Error(`ScenarioRunPool: jobs must be a whole number >= 1, got ${jobs}`);
     }
-    const entry = workerEntry('./run-pool-worker', import.meta.url);
+    // From sources (vitest, tsx) the worker is TypeScript too: the child loads tsx first.
+    const fromSource = import.meta.url.endsWith('.ts');
+    const entry = fileURLToPath(new URL(`./run-pool-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url));
+    const execArgv = fromSource ? ['--import', import.meta.resolve('tsx')] : [];
     const workers = Array.from({ length: jobs }, (): PoolWorker => {
-      const worker = new Worker(WORKER_BOOTSTRAP_SOURCE, { eval: true, workerData: entry });
-      const w: PoolWorker = { worker, pending: new Map() };
-      worker.on('message', (m: PoolFromWorker) => {
+      const child = fork(entry, [], { execArgv, serialization: 'advanced', stdio: 'inherit' });
+      const w: PoolWorker = { child, pending: new Map() };
+      child.on('message', (m: PoolFromWorker) => {
         const p = w.pending.get(m.id);
         w.pending.delete(m.id);
         p?.resolve(m);
@@ -105,8 +109,10 @@ export class ScenarioRunPool {
         for (const p of w.pending.values()) p.reject(e);
         w.pending.clear();
       };
-      worker.on('error', fail);
-      worker.on('exit', (code) => fail(new Error(`scenario run worker exited with code ${code}`)));
+      child.on('error', fail);
+      child.on('exit', (code, signal) =>
+        fail(new Error(`scenario run worker ${child.pid} exited (${signal ?? `code ${code}`})`)),
+      );
       return w;
     });
     return new ScenarioRunPool(workers);
@@ -130,14 +136,18 @@ export class ScenarioRunPool {
     }
   }
 
-  /** Lets every worker remove its work dir, then ends them. */
+  /** Lets every worker remove its work dir and exit. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(
       this.workers.map(async (w) => {
+        const exited = new Promise((resolve) => {
+          if (w.child.exitCode !== null || w.child.signalCode !== null) resolve(undefined);
+          else w.child.once('exit', resolve);
+        });
         await this.send(w, { id: this.nextId++, close: true }).catch(() => undefined);
-        await w.worker.terminate();
+        await exited;
       }),
     );
   }
@@ -145,7 +155,11 @@ export class ScenarioRunPool {
   private send(w: PoolWorker, msg: PoolToWorker): Promise<PoolFromWorker> {
     return new Promise((resolve, reject) => {
       w.pending.set(msg.id, { resolve, reject });
-      w.worker.postMessage(msg);
+      w.child.send(msg, (e) => {
+        if (e === null) return;
+        w.pending.delete(msg.id);
+        reject(e);
+      });
     });
   }
 
