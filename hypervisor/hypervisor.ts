@@ -77,6 +77,14 @@ export class Hypervisor {
     return hv;
   }
 
+  /**
+   * The machine is gone for good (its engine closed; no thread, task or view uses its memory again):
+   * its buffers go to the next `Hypervisor.create` of the same size in this thread (SharedState.recycle).
+   */
+  recycle(): void {
+    SharedState.recycle(this.x.s.buffers);
+  }
+
   /** Another instance (e.g. in a worker) over the same shared state. */
   static attach(buffers: HypervisorBuffers, kicker?: UpcallKicker): Hypervisor {
     return new Hypervisor(SharedState.attach(buffers), kicker);

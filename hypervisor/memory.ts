@@ -11,13 +11,15 @@
  *
  * Allocation hands out zeroed frames. A fresh SharedArrayBuffer is all zeros and the OS gives its pages
  * lazily, so a frame that was never handed out since the buffer was made is not scrubbed (nor touched):
- * FRAME_HANDED_OUT in its flags says it has been, and stays set across frees.
+ * FRAME_HANDED_OUT in its flags says it has been, and stays set across frees (and across machines,
+ * when a closed machine's buffers are recycled: SharedState.recycle).
  */
 import { ENOMEM, XenError } from './errno.js';
 import { DOMID_XEN, PAGE_SIZE } from './layout.js';
 import {
   DF_MAX_PAGES,
   DF_TOT_PAGES,
+  FRAME_HANDED_OUT,
   FRAME_PENDING_FREE,
   H_FREE_TOP,
   H_LOCK_MEMORY,
@@ -27,8 +29,7 @@ import {
 } from './shared-state.js';
 import { spinLock, spinUnlock } from './spinlock.js';
 
-/** frameFlags bit (beside shared-state.ts FRAME_PENDING_FREE): owned at least once, may hold data. */
-export const FRAME_HANDED_OUT = 2;
+export { FRAME_HANDED_OUT };
 
 /** Scrubbing copies from this (V8 fills a SharedArrayBuffer view a byte at a time; set() is a memcpy). */
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);

@@ -50,6 +50,8 @@ const HEADER_WORDS = H_NEXT_EVTCHN_SERIAL + 1;
 // per-frame metadata regions (Int32 words)
 export const OWNER_FREE = -1;
 export const FRAME_PENDING_FREE = 1;
+/** Owned at least once since the buffer was made, so it may hold data (memory.ts scrubs it on alloc). */
+export const FRAME_HANDED_OUT = 2;
 export const SHARED_NONE = -1;
 
 // domain record fields
@@ -98,6 +100,15 @@ export const EVTCHN_PER_FRAME = PAGE_SIZE / EVTCHN_ENTRY_SIZE;
 export const MAX_EVTCHN_FRAMES = 16;
 
 let localTokens = 0;
+
+/**
+ * Buffers of closed machines, kept for the next `allocate` with the same limits in this thread (sim
+ * runs build one machine after another). A fresh machine memory costs a page fault per page on first
+ * touch; a recycled one keeps its pages, and the frames a run handed out keep FRAME_HANDED_OUT, so
+ * allocation scrubs them as it scrubs any frame that may hold data.
+ */
+const recycledBuffers: HypervisorBuffers[] = [];
+const MAX_RECYCLED = 2;
 
 export class SharedState {
   readonly buffers: HypervisorBuffers;
@@ -148,13 +159,18 @@ export class SharedState {
   static allocate(limits: HostLimits): SharedState {
     const n = limits.frames;
     const stride0 = DF_FIXED + 3 * limits.maxGrantFrames + limits.maxMaptrackFrames + MAX_EVTCHN_FRAMES;
-    const buffers: HypervisorBuffers = {
+    const reused = takeRecycled(limits);
+    const buffers: HypervisorBuffers = reused ?? {
       memory: new SharedArrayBuffer(n * PAGE_SIZE),
       frames: new SharedArrayBuffer(5 * 4 * n),
       control: new SharedArrayBuffer(4 * (HEADER_WORDS + DOMID_FIRST_RESERVED)),
       domains: new SharedArrayBuffer(4 * stride0 * limits.maxDomains),
     };
     const ctl = new Int32Array(buffers.control);
+    if (reused !== undefined) {
+      ctl.fill(0);
+      new Int32Array(buffers.domains).fill(0);
+    }
     ctl[H_FRAMES] = n;
     ctl[H_MAX_DOMAINS] = limits.maxDomains;
     ctl[H_MAX_GRANT_FRAMES] = limits.maxGrantFrames;
@@ -164,11 +180,28 @@ export class SharedState {
     const s = new SharedState(buffers, limits);
     s.frameOwner.fill(OWNER_FREE);
     s.frameShared.fill(SHARED_NONE);
+    if (reused !== undefined) {
+      s.frameRefs.fill(0);
+      for (let i = 0; i < n; i++) s.frameFlags[i] &= FRAME_HANDED_OUT;
+    }
     // Free stack pops low frames first so traces show small, stable mfns.
     for (let i = 0; i < n; i++) s.freeStack[i] = n - 1 - i;
     ctl[H_FREE_TOP] = n;
     Atomics.store(ctl, H_MAGIC, MAGIC);
     return s;
+  }
+
+  /**
+   * The machine these buffers hold is closed for good (no thread uses them any more): keep them for the
+   * next `allocate` with the same limits in this thread.
+   */
+  static recycle(buffers: HypervisorBuffers): void {
+    if (recycledBuffers.length >= MAX_RECYCLED) return;
+    if (recycledBuffers.some((b) => b.memory === buffers.memory)) {
+      throw new Error('SharedState.recycle: these buffers were already recycled');
+    }
+    const { memory, frames, control, domains } = buffers;
+    recycledBuffers.push({ memory, frames, control, domains });
   }
 
   static attach(buffers: HypervisorBuffers): SharedState {
@@ -216,4 +249,18 @@ export class SharedState {
   frameOffset(mfn: number): number {
     return mfn * PAGE_SIZE;
   }
+}
+
+/** Recycled buffers of exactly these limits (taken out of the pool), if any. */
+function takeRecycled(limits: HostLimits): HypervisorBuffers | undefined {
+  const i = recycledBuffers.findIndex((b) => {
+    const ctl = new Int32Array(b.control);
+    return (
+      ctl[H_FRAMES] === limits.frames &&
+      ctl[H_MAX_DOMAINS] === limits.maxDomains &&
+      ctl[H_MAX_GRANT_FRAMES] === limits.maxGrantFrames &&
+      ctl[H_MAX_MAPTRACK_FRAMES] === limits.maxMaptrackFrames
+    );
+  });
+  return i < 0 ? undefined : recycledBuffers.splice(i, 1)[0];
 }

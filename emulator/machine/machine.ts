@@ -26,7 +26,8 @@ export interface Machine {
   readonly domainNames: ReadonlyMap<number, string>;
   /**
    * The shared memory every domain sees: the hypervisor's buffers (`hv.*`, read them with
-   * `hypervisorBuffers`) and the guest slot table (`SLOTS_SHARED`); see shared-names.ts.
+   * `hypervisorBuffers`) and the guest slot table (`SLOTS_SHARED`); see shared-names.ts. Valid until
+   * `close`: a closed sim machine's memory is handed to the next machine built in this thread.
    */
   readonly shared: Readonly<Record<string, SharedArrayBuffer>>;
   /**
@@ -35,6 +36,7 @@ export interface Machine {
    */
   xenstored(): XenstoreDaemon;
   run<T>(controller: (ctl: Controller) => Promise<T>): Promise<RunResult<T>>;
+  /** Ends the engine (threads: its workers); the machine cannot run again. */
   close(): Promise<void>;
 }
 
@@ -81,6 +83,7 @@ export async function buildMachine<K extends EngineKind>(
     await engine.close();
     throw e;
   }
+  let closed = false;
   const names = new Map<number, string>([[0, 'dom0']]);
   for (const [i, g] of config.guests.entries()) names.set(SlotTable.engineDomain(i), g.name);
   return {
@@ -103,6 +106,12 @@ export async function buildMachine<K extends EngineKind>(
       return SlotTable.engineDomain(i);
     },
     run: (controller) => engine.run(controller),
-    close: () => engine.close(),
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await engine.close();
+      // A sim machine lives in this thread alone: once closed, its memory can serve the next machine.
+      if (engineKind === 'sim') hv.recycle();
+    },
   };
 }
