@@ -5,7 +5,7 @@
  * (xenbus_dev_remove). All of it runs in the domain's xenwatch, so one slow driver callback delays
  * every other device.
  */
-import type { Env } from '../../emulator/runtime/engine.js';
+import { type Env, traceWanted } from '../../emulator/runtime/engine.js';
 import type { XenbusClient } from './client.js';
 import type { XenbusDevice as Device, XenbusDriver } from './device.js';
 import { XenbusDevice } from './device.js';
@@ -263,12 +263,14 @@ export class XenbusBus {
     // Ignore events on old details (the other end moved, e.g. after resume) and on unbound devices.
     if (!dev.registered || !dev.driver || !dev.otherend || !path.startsWith(dev.otherend)) return;
     const state = await readDriverState(this.client, dev.otherend);
-    this.env.trace.emit('xenbus', 'otherend-changed', {
-      node: dev.nodename,
-      otherend: dev.otherend,
-      state,
-      name: xenbusStateName(state),
-    });
+    if (traceWanted(this.env.trace, 'xenbus', 'otherend-changed')) {
+      this.env.trace.emit('xenbus', 'otherend-changed', {
+        node: dev.nodename,
+        otherend: dev.otherend,
+        state,
+        name: xenbusStateName(state),
+      });
+    }
     if (this.systemShuttingDown) {
       if (this.type.ignoreOnShutdown && state === XenbusState.Closing) await frontendClosed(dev);
       return;

@@ -84,12 +84,13 @@ export class XenbusClient {
 
   /** READ: the value as a string (UTF-8). ENOENT etc. are thrown. */
   async read(path: string, tx?: XsTransaction): Promise<string> {
-    return utf8String(await this.readBytes(path, tx));
+    const r = await this.exchange(XsType.READ, nulStrings(path), tx, path);
+    return utf8String(this.checkReply(r, XsType.READ, path).payload);
   }
 
   async readBytes(path: string, tx?: XsTransaction): Promise<Uint8Array> {
-    const r = await this.request(XsType.READ, nulStrings(path), tx, path);
-    return r.payload;
+    const r = await this.exchange(XsType.READ, nulStrings(path), tx, path);
+    return this.checkReply(r, XsType.READ, path).payload;
   }
 
   /** READ, or undefined when the node does not exist. */
@@ -101,21 +102,25 @@ export class XenbusClient {
   }
 
   async write(path: string, value: string | Uint8Array, tx?: XsTransaction): Promise<void> {
-    await this.request(XsType.WRITE, writePayload(path, value), tx, path);
+    this.checkReply(
+      await this.exchange(XsType.WRITE, writePayload(path, value), tx, path),
+      XsType.WRITE,
+      path,
+    );
   }
 
   async mkdir(path: string, tx?: XsTransaction): Promise<void> {
-    await this.request(XsType.MKDIR, nulStrings(path), tx, path);
+    this.checkReply(await this.exchange(XsType.MKDIR, nulStrings(path), tx, path), XsType.MKDIR, path);
   }
 
   async rm(path: string, tx?: XsTransaction): Promise<void> {
-    await this.request(XsType.RM, nulStrings(path), tx, path);
+    this.checkReply(await this.exchange(XsType.RM, nulStrings(path), tx, path), XsType.RM, path);
   }
 
   /** DIRECTORY: child names. */
   async directory(path: string, tx?: XsTransaction): Promise<string[]> {
-    const r = await this.request(XsType.DIRECTORY, nulStrings(path), tx, path);
-    return splitReplyStrings(r.payload);
+    const r = await this.exchange(XsType.DIRECTORY, nulStrings(path), tx, path);
+    return splitReplyStrings(this.checkReply(r, XsType.DIRECTORY, path).payload);
   }
 
   /** DIRECTORY, or undefined when the node does not exist (libxl__xs_directory). */
@@ -339,10 +344,13 @@ export class XenbusClient {
       } finally {
         this.writeLock.unlock();
       }
-      await this.env.wait(this.replies, () => p.reply !== undefined || this.broken !== undefined, {
-        what: `xenstore reply to ${xsTypeName(type)}${path === undefined ? '' : ` ${path}`}`,
-        holders: () => this.transport.servers(),
-      });
+      // A direct transport has the reply already: no wait (and no description of it) to build.
+      if (p.reply === undefined && this.broken === undefined) {
+        await this.env.wait(this.replies, () => p.reply !== undefined || this.broken !== undefined, {
+          what: `xenstore reply to ${xsTypeName(type)}${path === undefined ? '' : ` ${path}`}`,
+          holders: () => this.transport.servers(),
+        });
+      }
     } finally {
       this.pending.delete(reqId);
     }

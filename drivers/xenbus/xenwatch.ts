@@ -12,7 +12,15 @@
  * An event queued with a trace flow id emits `watch-callback` (component "xenwatch") right before its
  * callback runs, ending the flow xenstored's `watch-fire` started.
  */
-import type { DomId, Env, Mutex, Task, WaitFor, WaitQueue } from '../../emulator/runtime/engine.js';
+import {
+  type DomId,
+  type Env,
+  type Mutex,
+  type Task,
+  traceWanted,
+  type WaitFor,
+  type WaitQueue,
+} from '../../emulator/runtime/engine.js';
 
 export type WatchCallback = (path: string, token: string) => void | Promise<void>;
 
@@ -209,7 +217,7 @@ export class Xenwatch {
       if (ev) {
         ev.watch.nrPending--;
         this.runningEvent = ev;
-        if (ev.flow !== undefined) {
+        if (ev.flow !== undefined && traceWanted(this.env.trace, 'xenwatch', 'watch-callback')) {
           this.env.trace.emit('xenwatch', 'watch-callback', {
             path: ev.path,
             token: ev.token,

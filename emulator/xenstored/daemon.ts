@@ -60,7 +60,11 @@ export interface XenstoreDaemonOptions {
    * Trace sink for `watch-fire` (component "xenstored"), one per WATCH_EVENT a connection's transport
    * accepts, with the flow id the watcher's xenwatch repeats (drivers/xenbus/watch-flow.ts).
    */
-  tracer?: { emit(comp: string, kind: string, fields?: Record<string, unknown>): void };
+  tracer?: {
+    emit(comp: string, kind: string, fields?: Record<string, unknown>): void;
+    /** Whether an event would be kept (runtime Tracer.wants); without it every event is built. */
+    wants?(comp: string, kind: string): boolean;
+  };
 }
 
 interface DomainRecord {
@@ -175,6 +179,8 @@ export class XenstoreDaemon implements ConnectionHost {
       } else {
         n = ++sent;
       }
+      // Counted whether or not the trace keeps it: the watcher numbers the same stream.
+      if (tracer.wants !== undefined && !tracer.wants('xenstored', 'watch-fire')) return accepted;
       const [path = '', token = ''] = splitNulStrings(msg.subarray(XS_HEADER_SIZE)).strings;
       tracer.emit('xenstored', 'watch-fire', { path, token, flow: watchFlowId(key, n), watcher: domid });
       return accepted;
