@@ -113,6 +113,15 @@ const wait: fc.Arbitrary<WaitCondition> = fc.oneof(
     },
     { requiredKeys: ['kind', 'domain', 'state'] },
   ),
+  fc.record(
+    {
+      kind: fc.constant('guest' as const),
+      guest,
+      noDevice: fc.constantFrom('xvda', 'xvdb', 'xvdz'),
+      timeout: ms,
+    },
+    { requiredKeys: ['kind', 'guest', 'noDevice'] },
+  ),
 );
 
 const fault: fc.Arbitrary<Fault> = fc.oneof(
