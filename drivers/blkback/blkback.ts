@@ -206,27 +206,34 @@ async function dispatchRw(
     return failResponse(ring, req.id, op, 'invalid buffer -- could not remap it', req.sectorNumber);
   }
 
+  // dispatch_rw_block_io: every segment goes into one bio with bio_add_page (offset and length as
+  // first_sect/last_sect say); a bio of at most 256 segments never fills, so one bio per request.
   const bios: Bio[] = [];
   const end = (error: number) => endBio(ring, preq, error);
   if (op === BLKIF_OP_FLUSH_DISKCACHE || op === BLKIF_OP_WRITE_BARRIER) {
     // REQ_PREFLUSH: the flush is queued ahead of the data (the disk serves bios in order).
-    bios.push({ op: 'flush', sector: 0, data: new Uint8Array(0), end });
+    bios.push({ op: 'flush', sector: 0, vecs: [], end });
   }
-  let sector = Number(req.sectorNumber);
   const bioOp: BioOp = op === BLKIF_OP_READ ? 'read' : 'write';
-  for (const s of preq.segs) {
-    const off = s.firstSect * BLKIF_SECTOR_SIZE;
-    const len = s.nsec * BLKIF_SECTOR_SIZE;
-    let data: Uint8Array;
-    if (bioOp === 'read') {
-      // The disk writes straight into the guest's granted frame (a read-write mapping).
-      data = (s.page as Uint8Array).subarray(off, off + len);
-    } else {
-      // Simplification: a read-only mapping cannot back a bio, so the data is taken at submission.
-      data = s.page instanceof Uint8Array ? s.page.slice(off, off + len) : s.page!.slice(off, len);
+  if (preq.segs.length > 0) {
+    const vecs: Uint8Array[] = [];
+    // Simplification: a read-only mapping cannot back a bio, so a write's data is copied at submission
+    // (one buffer for the request, a vec per segment); a read goes straight into the granted frames.
+    const copy = bioOp === 'write' ? new Uint8Array(Number(nrSects) * BLKIF_SECTOR_SIZE) : undefined;
+    let at = 0;
+    for (const s of preq.segs) {
+      const off = s.firstSect * BLKIF_SECTOR_SIZE;
+      const len = s.nsec * BLKIF_SECTOR_SIZE;
+      const page = s.page!;
+      if (copy === undefined) vecs.push((page as Uint8Array).subarray(off, off + len));
+      else {
+        if (page instanceof Uint8Array) copy.set(page.subarray(off, off + len), at);
+        else page.copyTo(copy, at, off, len);
+        vecs.push(copy.subarray(at, at + len));
+        at += len;
+      }
     }
-    bios.push({ op: bioOp, sector, data, end });
-    sector += s.nsec;
+    bios.push({ op: bioOp, sector: Number(req.sectorNumber), vecs, end });
   }
   preq.pendcnt = bios.length;
   ring.inflight++;

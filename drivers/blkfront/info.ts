@@ -119,7 +119,7 @@ export interface BlkfrontRingInfo {
   /** Bios (or parts) waiting for a ring slot. */
   queue: Array<{
     bio: Bio;
-    byteOffset: number;
+    vecs: readonly Uint8Array[];
     length: number;
     sector: number;
     parent: { remaining: number; error: number };

@@ -41,6 +41,7 @@ import { BUS_DMA_XEN_RO, BusDmaError, EINPROGRESS } from '../busdma/constants.js
 import type { GuestBuffer } from '../busdma/guest-memory.js';
 import type { DmaMap, DmaSegment } from '../busdma/map.js';
 import { XEN_PAGE_SIZE } from '../ring.js';
+import { contiguousView, sliceVecs, VecCursor, vecsLength } from './bio-data.js';
 import type { BlkfrontInfo, BlkfrontRingInfo } from './info.js';
 import type { PersistentGrant } from './persistent.js';
 import type { ShadowChunk, ShadowEntry } from './shadow.js';
@@ -79,25 +80,31 @@ export function submitBio(info: BlkfrontInfo, bio: Bio): void {
       return;
     }
     parent.remaining = 1;
-    queue.push({ bio, byteOffset: 0, length: 0, sector: bio.sector, parent });
+    queue.push({ bio, vecs: [], length: 0, sector: bio.sector, parent });
   } else {
     const segs = maxRequestSegments(info);
-    const aligned = info.bounce || bio.data.byteOffset % XEN_PAGE_SIZE === 0;
+    const total = vecsLength(bio.vecs);
+    const aligned = info.bounce || bio.vecs[0]!.byteOffset % XEN_PAGE_SIZE === 0;
     // The queue limits split a bio so that each piece fits one request (XBD_SEGS_TO_SIZE keeps one
     // segment spare for a buffer that does not start on a page).
     const chunk = (aligned ? segs : segs - 1) * XEN_PAGE_SIZE;
-    const n = Math.max(1, Math.ceil(bio.data.length / chunk));
-    parent.remaining = n;
-    for (let i = 0; i < n; i++) {
-      const byteOffset = i * chunk;
-      const length = Math.min(chunk, bio.data.length - byteOffset);
-      queue.push({
-        bio,
-        byteOffset,
-        length,
-        sector: bio.sector + byteOffset / BLKIF_SECTOR_SIZE,
-        parent,
-      });
+    if (total <= chunk) {
+      parent.remaining = 1;
+      queue.push({ bio, vecs: bio.vecs, length: total, sector: bio.sector, parent });
+    } else {
+      const n = Math.ceil(total / chunk);
+      parent.remaining = n;
+      for (let i = 0; i < n; i++) {
+        const byteOffset = i * chunk;
+        const length = Math.min(chunk, total - byteOffset);
+        queue.push({
+          bio,
+          vecs: sliceVecs(bio.vecs, byteOffset, length),
+          length,
+          sector: bio.sector + byteOffset / BLKIF_SECTOR_SIZE,
+          parent,
+        });
+      }
     }
   }
   ring?.wake.wakeAll();
@@ -335,24 +342,29 @@ async function mapData(
   write: boolean,
 ): Promise<BlkifSegment[]> {
   const k = info.kernel;
-  const data = item.bio.data.subarray(item.byteOffset, item.byteOffset + item.length);
+  const length = item.length;
   if (info.featurePersistent) {
+    // The vecs are packed into whole grant pages, as the grant-copy loop of blkif_queue_rw_req does.
+    const cursor = write ? new VecCursor(item.vecs) : undefined;
     const out: BlkifSegment[] = [];
-    for (let off = 0; off < data.length; off += XEN_PAGE_SIZE) {
-      const len = Math.min(XEN_PAGE_SIZE, data.length - off);
+    for (let off = 0; off < length; off += XEN_PAGE_SIZE) {
+      const len = Math.min(XEN_PAGE_SIZE, length - off);
       const g = info.persistent!.get();
       if (!g) throw new BusDmaError(ERRNO.ENOSPC, `${info.diskName}: no grant for a persistent page`);
       e.grants.push(g);
-      if (write) k.memory.page(g.mfn).set(data.subarray(off, off + len));
+      cursor?.copyOut(k.memory.page(g.mfn).subarray(0, len));
       out.push({ gref: g.gref, firstSect: 0, lastSect: len / BLKIF_SECTOR_SIZE - 1 });
     }
     return out;
   }
-  let buf: GuestBuffer | undefined = info.bounce ? undefined : k.memory.bufferOf(data);
+  // Simplification: vecs that are not back to back in guest memory go through one bounce buffer
+  // (Linux grants each bio_vec's page where it lies).
+  const direct = info.bounce ? undefined : contiguousView(item.vecs);
+  let buf: GuestBuffer | undefined = direct === undefined ? undefined : k.memory.bufferOf(direct);
   if (!buf) {
-    buf = k.memory.allocBuffer(data.length);
+    buf = k.memory.allocBuffer(length);
     e.bounce = buf;
-    if (write) k.memory.view(buf).set(data);
+    if (write) new VecCursor(item.vecs).copyOut(k.memory.view(buf));
   }
   const map = info.tag!.createMap(`${info.diskName} req`);
   e.dataMap = map;
@@ -411,12 +423,11 @@ function blkifCompletion(info: BlkfrontInfo, e: ShadowEntry, status: number): nu
   const k = info.kernel;
   const item = e.chunk!;
   const read = (e.operation === BLKIF_OP_INDIRECT ? e.indirectOp : e.operation) === BLKIF_OP_READ;
-  const dest = item.bio.data.subarray(item.byteOffset, item.byteOffset + item.length);
   if (e.grants.length > 0) {
+    const cursor = read && status === BLKIF_RSP_OKAY ? new VecCursor(item.vecs) : undefined;
     e.grants.forEach((g: PersistentGrant, i) => {
       const off = i * XEN_PAGE_SIZE;
-      if (read && status === BLKIF_RSP_OKAY)
-        dest.set(k.memory.page(g.mfn).subarray(0, Math.min(XEN_PAGE_SIZE, dest.length - off)), off);
+      cursor?.copyIn(k.memory.page(g.mfn).subarray(0, Math.min(XEN_PAGE_SIZE, item.length - off)));
       info.persistent!.put(g);
     });
   }
@@ -429,13 +440,14 @@ function blkifCompletion(info: BlkfrontInfo, e: ShadowEntry, status: number): nu
       info.env.trace.log('blkfront', `backed has not unmapped grant: ${stillMapped}`);
     }
     if (bounce) {
-      if (read && status === BLKIF_RSP_OKAY) dest.set(k.memory.view(bounce));
+      if (read && status === BLKIF_RSP_OKAY) new VecCursor(item.vecs).copyIn(k.memory.view(bounce));
       k.memory.freeBuffer(bounce);
     }
     return 1;
   }
   if (bounce) {
-    if (read && status === BLKIF_RSP_OKAY && stillMapped < 0) dest.set(k.memory.view(bounce));
+    if (read && status === BLKIF_RSP_OKAY && stillMapped < 0)
+      new VecCursor(item.vecs).copyIn(k.memory.view(bounce));
     k.memory.freeBuffer(bounce);
   }
   if (stillMapped >= 0) {

@@ -20,8 +20,8 @@ export type ShadowStatus = 'free' | 'waiting' | 'processing';
 /** The part of a bio one ring request carries (bios larger than a request are split). */
 export interface ShadowChunk {
   readonly bio: Bio;
-  /** Byte offset of this chunk in bio.data. */
-  readonly byteOffset: number;
+  /** The bio's vecs (or the part of them) this chunk carries; `length` is their total bytes. */
+  readonly vecs: readonly Uint8Array[];
   readonly length: number;
   readonly sector: number;
   /** The bio's shared completion: how many chunks are still out, and the first error. */

@@ -1,13 +1,13 @@
 /**
- * Requests of the tapdev queue: a bio is split into ring-sized parts (at most BLKTAP_SEGMENT_MAX pages,
+ * Requests of the tapdev queue: a bio is split into ring-sized parts (at most BLKTAP_SEGMENT_MAX bio_vecs,
  * as blk_queue_max_segments limits a request), each part becomes one `struct blktap_request` on the ring
- * with one segment per page. The bio ends when its last part ends; the first error wins.
+ * with one segment per bio_vec. The bio ends when its last part ends; the first error wins.
  * Simplification: segment pages are views of the bio's own data (the pages blkback mapped) rather than
  * pool pages the driver bounces through, so tapdisk reads and writes the guest's bytes directly.
  */
 import type { Bio } from '../../emulator/kernel/block-device.js';
 import { SECTOR_SIZE } from '../../emulator/kernel/block-device.js';
-import { type BLKTAP_OP_READ, type BLKTAP_OP_WRITE, BLKTAP_PAGE_SIZE, BLKTAP_SEGMENT_MAX } from './abi.js';
+import { type BLKTAP_OP_READ, type BLKTAP_OP_WRITE, BLKTAP_SEGMENT_MAX } from './abi.js';
 
 /** One bio waiting in (or going through) the tapdev request queue. */
 export interface QueuedBio {
@@ -24,7 +24,7 @@ export interface BioPart {
   readonly owner: QueuedBio;
   /** First sector of this part. */
   readonly sector: number;
-  /** One view per segment, each at most one page. */
+  /** One view per segment: the bio's vecs, each at most one page. */
   readonly segments: Uint8Array[];
 }
 
@@ -37,18 +37,16 @@ export interface BlktapRequest {
   readonly time: number;
 }
 
-/** Splits a read or write bio into parts of at most 11 pages, each page a segment. */
+/** Splits a read or write bio into parts of at most 11 vecs, each vec a segment. */
 export function queueBio(bio: Bio): QueuedBio {
   const q: QueuedBio = { bio, parts: [], outstanding: 0, error: 0 };
   if (bio.op === 'flush' || bio.op === 'discard') return q;
-  const partBytes = BLKTAP_SEGMENT_MAX * BLKTAP_PAGE_SIZE;
-  for (let off = 0; off < bio.data.length; off += partBytes) {
-    const end = Math.min(bio.data.length, off + partBytes);
-    const segments: Uint8Array[] = [];
-    for (let s = off; s < end; s += BLKTAP_PAGE_SIZE) {
-      segments.push(bio.data.subarray(s, Math.min(end, s + BLKTAP_PAGE_SIZE)));
-    }
-    q.parts.push({ owner: q, sector: bio.sector + off / SECTOR_SIZE, segments });
+  const vecs = bio.vecs;
+  let sector = bio.sector;
+  for (let i = 0; i < vecs.length; i += BLKTAP_SEGMENT_MAX) {
+    const segments = vecs.slice(i, i + BLKTAP_SEGMENT_MAX);
+    q.parts.push({ owner: q, sector, segments });
+    for (const s of segments) sector += s.length / SECTOR_SIZE;
   }
   q.outstanding = q.parts.length;
   return q;
@@ -64,7 +62,7 @@ export function endPart(part: BioPart, error: number): boolean {
   return true;
 }
 
-/** Sectors a segment view covers (first_sect is always 0 here: views start on their page). */
+/** Sectors a segment view covers (first_sect is always 0 here: the view starts at its vec's first byte). */
 export function segmentSectors(seg: Uint8Array): number {
   return seg.length / SECTOR_SIZE;
 }

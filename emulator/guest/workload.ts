@@ -14,6 +14,7 @@ import {
   type BlockDevice,
   type BlockLayer,
   bioSectors,
+  pageVecs,
 } from '../kernel/block-device.js';
 import { errnoName, isKernelError } from '../kernel/errno.js';
 import type { Env, Holder, WaitQueue } from '../runtime/engine.js';
@@ -108,7 +109,7 @@ class WaitedBio implements Bio {
   constructor(
     readonly op: BioOp,
     readonly sector: number,
-    readonly data: Uint8Array,
+    readonly vecs: readonly Uint8Array[],
     readonly sectors: number | undefined,
     readonly done: WaitQueue,
   ) {}
@@ -152,7 +153,9 @@ export class Workload {
     const sector = offset / SECTOR;
     // submit_bio_wait: the bio ends into this I/O's own completion (on-stack in Linux), so an ending
     // bio wakes only its submitter, not every task with I/O in flight on the disk.
-    const bio = new WaitedBio(op, sector, data, sectors, env.waitQueue(`${bdev.name} bio at ${sector}`));
+    // The buffer's pages become the bio's vecs (bio_add_page per page of the guest buffer).
+    const vecs = pageVecs(data);
+    const bio = new WaitedBio(op, sector, vecs, sectors, env.waitQueue(`${bdev.name} bio at ${sector}`));
     let error: string | undefined;
     try {
       this.blocks.submit(bdev, bio);

@@ -10,6 +10,8 @@ import { ERRNO, errnoName, KernelError } from './errno.js';
 import type { KernelWaits } from './waits.js';
 
 export const SECTOR_SIZE = 512;
+/** PAGE_SIZE: a bio_vec never covers more than one page. */
+export const BIO_VEC_MAX_BYTES = 4096;
 /** fs/block_dev.c / genhd.c: dynamic block majors are searched from 254 downwards. */
 const BLKDEV_MAJOR_MAX = 255;
 
@@ -20,8 +22,11 @@ export interface Bio {
   readonly op: BioOp;
   /** First sector (512 bytes). */
   readonly sector: number;
-  /** read: the driver fills it; write: the data; flush/discard: empty. Length is a multiple of 512. */
-  readonly data: Uint8Array;
+  /**
+   * bi_io_vec, in disk order: each vec is at most one page (BIO_VEC_MAX_BYTES) and a non-zero multiple
+   * of 512 bytes. read: the driver fills them; write: the data; flush/discard: none.
+   */
+  readonly vecs: readonly Uint8Array[];
   /** discard only: how many sectors. */
   readonly sectors?: number;
   /** bi_end_io: 0 on success or a negative errno (-EIO), as 2012-era bio_endio(bio, error). */
@@ -267,7 +272,7 @@ export class BlockLayer {
       bdev.dropOpener(holder, 'blkdev_put');
       if (bdev.bdOpeners === 0 && bdev.syncOnLastClose && !bdev.dead) {
         try {
-          await this.submitAndWait(bdev, 'flush', 0, new Uint8Array(0));
+          await this.submitAndWait(bdev, 'flush', 0, NO_DATA);
         } catch (e) {
           if (!(e instanceof KernelError)) throw e;
           this.env.trace.log('block', `${bdev.name}: flush on last close failed: ${e.code}`);
@@ -319,7 +324,6 @@ export class BlockLayer {
    * complete the bio with a negative errno (beyond the end of the device or a deleted disk: -EIO).
    */
   submit(bdev: BlockDevice, bio: Bio): void {
-    checkBio(bdev, bio);
     let ended = false;
     const end = (error: number): void => {
       if (ended) throw new Error(`bio ${bio.op} at sector ${bio.sector} on ${bdev.name}: ended twice`);
@@ -333,9 +337,9 @@ export class BlockLayer {
       bio.end(error);
       bdev.completions.wakeAll();
     };
-    const tracked: Bio = { op: bio.op, sector: bio.sector, data: bio.data, sectors: bio.sectors, end };
+    const sectors = checkBio(bdev, bio);
+    const tracked: Bio = { op: bio.op, sector: bio.sector, vecs: bio.vecs, sectors: bio.sectors, end };
     bdev.inflight++;
-    const sectors = bioSectors(bio);
     if (bdev.dead) {
       end(-ERRNO.EIO);
       return;
@@ -356,7 +360,10 @@ export class BlockLayer {
     bdev.driver.submit(bdev, tracked);
   }
 
-  /** submit_bio_wait(): submits and waits uninterruptibly; a failed bio throws its errno. */
+  /**
+   * submit_bio_wait() of a kernel buffer (bio_map_kern: one vec per page of `data`): submits and waits
+   * uninterruptibly; a failed bio throws its errno.
+   */
   async submitAndWait(
     bdev: BlockDevice,
     op: BioOp,
@@ -368,7 +375,7 @@ export class BlockLayer {
     const bio: Bio = {
       op,
       sector,
-      data,
+      vecs: pageVecs(data),
       ...(sectors === undefined ? {} : { sectors }),
       end: (e) => (result = e),
     };
@@ -412,34 +419,71 @@ export class BlockLayer {
   }
 }
 
-/** Number of sectors a bio covers. */
-export function bioSectors(bio: Pick<Bio, 'op' | 'data' | 'sectors'>): number {
-  if (bio.op === 'discard') return bio.sectors ?? 0;
-  return bio.data.length / SECTOR_SIZE;
+const NO_DATA = new Uint8Array(0);
+
+/**
+ * The vecs of a kernel buffer, split at the page boundaries of its ArrayBuffer (bio_map_kern); an empty
+ * buffer gives none. Simplification: a buffer not on a 512-byte boundary is split every 4 KiB from its
+ * start instead (Linux would bounce it), so each vec stays a multiple of 512 when the length is.
+ */
+export function pageVecs(data: Uint8Array): Uint8Array[] {
+  const vecs: Uint8Array[] = [];
+  const len = data.length;
+  if (len === 0) return vecs;
+  const misalign = data.byteOffset % SECTOR_SIZE === 0 ? data.byteOffset % BIO_VEC_MAX_BYTES : 0;
+  let at = 0;
+  let next = Math.min(len, BIO_VEC_MAX_BYTES - misalign);
+  while (at < len) {
+    vecs.push(data.subarray(at, next));
+    at = next;
+    next = Math.min(len, at + BIO_VEC_MAX_BYTES);
+  }
+  return vecs;
 }
 
-function checkBio(bdev: BlockDevice, bio: Bio): void {
+/** Bytes the vecs of a bio carry (bi_iter.bi_size of a read or write). */
+export function bioBytes(bio: Pick<Bio, 'vecs'>): number {
+  let n = 0;
+  for (const v of bio.vecs) n += v.length;
+  return n;
+}
+
+/** Number of sectors a bio covers. */
+export function bioSectors(bio: Pick<Bio, 'op' | 'vecs' | 'sectors'>): number {
+  if (bio.op === 'discard') return bio.sectors ?? 0;
+  return bioBytes(bio) / SECTOR_SIZE;
+}
+
+/** Validates a bio from its caller and returns the sectors it covers; a malformed one throws EINVAL. */
+function checkBio(bdev: BlockDevice, bio: Bio): number {
   const where = `bio on ${bdev.name}`;
   if (!BIO_OPS.includes(bio.op)) throw new KernelError('EINVAL', `${where}: op "${String(bio.op)}"`);
   if (!Number.isSafeInteger(bio.sector) || bio.sector < 0) {
     throw new KernelError('EINVAL', `${where}: sector ${bio.sector}`);
   }
-  if (!(bio.data instanceof Uint8Array))
-    throw new KernelError('EINVAL', `${where}: data is not a Uint8Array`);
-  if (bio.data.length % SECTOR_SIZE !== 0) {
-    throw new KernelError(
-      'EINVAL',
-      `${where}: data length ${bio.data.length} is not a multiple of ${SECTOR_SIZE}`,
-    );
+  if (!Array.isArray(bio.vecs)) throw new KernelError('EINVAL', `${where}: vecs is not an array`);
+  let bytes = 0;
+  for (let i = 0; i < bio.vecs.length; i++) {
+    const v: unknown = bio.vecs[i];
+    if (!(v instanceof Uint8Array))
+      throw new KernelError('EINVAL', `${where}: vecs[${i}] is not a Uint8Array`);
+    if (v.length === 0 || v.length > BIO_VEC_MAX_BYTES || v.length % SECTOR_SIZE !== 0) {
+      throw new KernelError(
+        'EINVAL',
+        `${where}: vecs[${i}] length ${v.length} (must be a multiple of ${SECTOR_SIZE}, ${SECTOR_SIZE}..${BIO_VEC_MAX_BYTES})`,
+      );
+    }
+    bytes += v.length;
   }
-  if ((bio.op === 'read' || bio.op === 'write') && bio.data.length === 0) {
+  if ((bio.op === 'read' || bio.op === 'write') && bytes === 0) {
     throw new KernelError('EINVAL', `${where}: ${bio.op} with no data`);
   }
-  if ((bio.op === 'flush' || bio.op === 'discard') && bio.data.length !== 0) {
-    throw new KernelError('EINVAL', `${where}: ${bio.op} carries ${bio.data.length} bytes of data`);
+  if ((bio.op === 'flush' || bio.op === 'discard') && bio.vecs.length !== 0) {
+    throw new KernelError('EINVAL', `${where}: ${bio.op} carries ${bio.vecs.length} vec(s) of data`);
   }
   if (bio.op === 'discard' && (!Number.isSafeInteger(bio.sectors) || bio.sectors! <= 0)) {
     throw new KernelError('EINVAL', `${where}: discard sectors ${bio.sectors}`);
   }
   if (typeof bio.end !== 'function') throw new KernelError('EINVAL', `${where}: end is not a function`);
+  return bio.op === 'discard' ? bio.sectors! : bytes / SECTOR_SIZE;
 }

@@ -4,7 +4,7 @@
  * that scenarios set (fail with an errno, slow down).
  * Simplification: one I/O thread serves bios in FIFO order, each taking the latency; discard zeroes.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readvSync, writevSync } from 'node:fs';
 import type { Env, Holder, Millis, WaitQueue } from '../runtime/engine.js';
 import {
   type Bio,
@@ -47,8 +47,11 @@ export interface BlockFault {
 }
 
 interface Store {
-  read(offset: number, into: Uint8Array): void;
-  write(offset: number, from: Uint8Array): void;
+  /** Scatter the bytes at `offset` into the vecs, in order (preadv). */
+  read(offset: number, into: readonly Uint8Array[]): void;
+  /** Gather the vecs to `offset` (pwritev). */
+  write(offset: number, from: readonly Uint8Array[]): void;
+  zero(offset: number, length: number): void;
   flush(): void;
   close(): void;
   readonly sizeBytes: number;
@@ -174,16 +177,16 @@ export class ImageDisk implements BlockDriver {
     try {
       switch (bio.op) {
         case 'read':
-          this.store.read(offset, bio.data);
+          this.store.read(offset, bio.vecs);
           break;
         case 'write':
-          this.store.write(offset, bio.data);
+          this.store.write(offset, bio.vecs);
           break;
         case 'flush':
           this.store.flush();
           break;
         case 'discard':
-          this.store.write(offset, new Uint8Array(bioSectors(bio) * SECTOR_SIZE));
+          this.store.zero(offset, bioSectors(bio) * SECTOR_SIZE);
           break;
       }
       return 0;
@@ -233,8 +236,21 @@ function openStore(options: ImageDiskOptions): Store {
     }
     return {
       sizeBytes: bytes.length,
-      read: (offset, into) => into.set(bytes.subarray(offset, offset + into.length)),
-      write: (offset, from) => bytes.set(from, offset),
+      read: (offset, into) => {
+        let at = offset;
+        for (const v of into) {
+          v.set(bytes.subarray(at, at + v.length));
+          at += v.length;
+        }
+      },
+      write: (offset, from) => {
+        let at = offset;
+        for (const v of from) {
+          bytes.set(v, at);
+          at += v.length;
+        }
+      },
+      zero: (offset, length) => bytes.fill(0, offset, offset + length),
       flush: () => {},
       close: () => {},
     };
@@ -250,22 +266,46 @@ function openStore(options: ImageDiskOptions): Store {
     );
   }
   const sizeBytes = fstatSync(fd).size;
+  const write = (offset: number, from: readonly Uint8Array[]): void => {
+    let rest = from;
+    let at = offset;
+    while (rest.length > 0) {
+      const n = writevSync(fd, rest as Uint8Array[], at);
+      at += n;
+      rest = remainingVecs(rest, n);
+    }
+  };
   return {
     sizeBytes,
     read: (offset, into) => {
-      let done = 0;
-      while (done < into.length) {
-        const n = readSync(fd, into, done, into.length - done, offset + done);
-        if (n === 0) break;
-        done += n;
+      let rest = into;
+      let at = offset;
+      while (rest.length > 0) {
+        const n = readvSync(fd, rest as Uint8Array[], at);
+        if (n === 0) {
+          for (const v of rest) v.fill(0); // past the end of a sparse or short image
+          return;
+        }
+        at += n;
+        rest = remainingVecs(rest, n);
       }
-      into.fill(0, done); // past the end of a sparse or short image
     },
-    write: (offset, from) => {
-      let done = 0;
-      while (done < from.length) done += writeSync(fd, from, done, from.length - done, offset + done);
+    write,
+    zero: (offset, length) => {
+      const zeros = new Uint8Array(Math.min(length, 1 << 20));
+      for (let at = 0; at < length; at += zeros.length) {
+        write(offset + at, [zeros.subarray(0, Math.min(zeros.length, length - at))]);
+      }
     },
     flush: () => fsyncSync(fd),
     close: () => closeSync(fd),
   };
+}
+
+/** What a short preadv/pwritev left: the vecs after the first `done` bytes. */
+function remainingVecs(vecs: readonly Uint8Array[], done: number): readonly Uint8Array[] {
+  let i = 0;
+  while (i < vecs.length && done >= vecs[i]!.length) done -= vecs[i++]!.length;
+  if (i === vecs.length) return [];
+  return done === 0 ? vecs.slice(i) : [vecs[i]!.subarray(done), ...vecs.slice(i + 1)];
 }

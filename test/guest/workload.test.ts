@@ -15,13 +15,20 @@ function ramDisk(env: Env, sectors: number, latency: number) {
   let memory: ArrayBufferLike | undefined;
   const driver = {
     submit(_b: unknown, bio: Bio) {
-      seen.push({ op: bio.op, sector: bio.sector, inMachineMemory: bio.data.buffer === memory });
+      seen.push({
+        op: bio.op,
+        sector: bio.sector,
+        inMachineMemory: bio.vecs.every((v) => v.buffer === memory),
+      });
       env.spawn('ramdisk-io', async () => {
         await env.sleep(latency);
-        const at = bio.sector * 512;
-        if (bio.op === 'write') bytes.set(bio.data, at);
-        else if (bio.op === 'read') bio.data.set(bytes.subarray(at, at + bio.data.length));
-        else if (bio.op === 'discard') bytes.fill(0, at, at + (bio.sectors ?? 0) * 512);
+        let at = bio.sector * 512;
+        if (bio.op === 'discard') bytes.fill(0, at, at + (bio.sectors ?? 0) * 512);
+        for (const v of bio.vecs) {
+          if (bio.op === 'write') bytes.set(v, at);
+          else if (bio.op === 'read') v.set(bytes.subarray(at, at + v.length));
+          at += v.length;
+        }
         bio.end(0);
       });
     },

@@ -84,11 +84,13 @@ function lossyDisk(env: Env, sectors: number) {
     submit(_b: unknown, bio: Bio) {
       env.spawn('ramdisk-io', async () => {
         await env.sleep(1);
-        const at = bio.sector * 512;
-        if (bio.op === 'read') {
-          state.reads++;
-          if (!state.lose) bio.data.set(bytes.subarray(at, at + bio.data.length));
-        } else if (bio.op === 'write') bytes.set(bio.data, at);
+        let at = bio.sector * 512;
+        if (bio.op === 'read') state.reads++;
+        for (const v of bio.vecs) {
+          if (bio.op === 'read' && !state.lose) v.set(bytes.subarray(at, at + v.length));
+          else if (bio.op === 'write') bytes.set(v, at);
+          at += v.length;
+        }
         bio.end(0);
       });
     },

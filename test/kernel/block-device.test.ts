@@ -126,12 +126,16 @@ describe('block layer', () => {
       });
       const errors: string[] = [];
       const bad: Array<Partial<Bio>> = [
-        { op: 'write', sector: 0, data: new Uint8Array(100) },
-        { op: 'read', sector: -1, data: new Uint8Array(512) },
-        { op: 'read', sector: 0, data: new Uint8Array(0) },
-        { op: 'flush', sector: 0, data: new Uint8Array(512) },
-        { op: 'discard', sector: 0, data: new Uint8Array(0) },
-        { op: 'trim' as Bio['op'], sector: 0, data: new Uint8Array(0) },
+        { op: 'write', sector: 0, vecs: [new Uint8Array(512), new Uint8Array(100)] },
+        { op: 'write', sector: 0, vecs: [new Uint8Array(8192)] },
+        { op: 'write', sector: 0, vecs: [new Uint8Array(512), new Uint8Array(0)] },
+        { op: 'write', sector: 0, vecs: [new Uint8Array(512), [0, 0] as unknown as Uint8Array] },
+        { op: 'write', sector: 0, vecs: new Uint8Array(512) as unknown as Uint8Array[] },
+        { op: 'read', sector: -1, vecs: [new Uint8Array(512)] },
+        { op: 'read', sector: 0, vecs: [] },
+        { op: 'flush', sector: 0, vecs: [new Uint8Array(512)] },
+        { op: 'discard', sector: 0, vecs: [] },
+        { op: 'trim' as Bio['op'], sector: 0, vecs: [] },
       ];
       for (const b of bad) {
         try {
@@ -144,16 +148,20 @@ describe('block layer', () => {
       k.blocks.submit(disk.bdev, {
         op: 'read',
         sector: 8,
-        data: new Uint8Array(512),
+        vecs: [new Uint8Array(512)],
         end: (e) => (status = e),
       });
       return { errors, status };
     });
     expect(r.errors).toEqual([
-      'bio on ram0: data length 100 is not a multiple of 512: Invalid argument (EINVAL)',
+      'bio on ram0: vecs[1] length 100 (must be a multiple of 512, 512..4096): Invalid argument (EINVAL)',
+      'bio on ram0: vecs[0] length 8192 (must be a multiple of 512, 512..4096): Invalid argument (EINVAL)',
+      'bio on ram0: vecs[1] length 0 (must be a multiple of 512, 512..4096): Invalid argument (EINVAL)',
+      'bio on ram0: vecs[1] is not a Uint8Array: Invalid argument (EINVAL)',
+      'bio on ram0: vecs is not an array: Invalid argument (EINVAL)',
       'bio on ram0: sector -1: Invalid argument (EINVAL)',
       'bio on ram0: read with no data: Invalid argument (EINVAL)',
-      'bio on ram0: flush carries 512 bytes of data: Invalid argument (EINVAL)',
+      'bio on ram0: flush carries 1 vec(s) of data: Invalid argument (EINVAL)',
       'bio on ram0: discard sectors undefined: Invalid argument (EINVAL)',
       'bio on ram0: op "trim": Invalid argument (EINVAL)',
     ]);

@@ -34,7 +34,7 @@ function endOf(h: Host, bdev: BlockDevice, op: 'read' | 'write', sector: number)
   h.k.blocks.submit(bdev, {
     op,
     sector,
-    data: new Uint8Array(SECTOR_SIZE),
+    vecs: [new Uint8Array(SECTOR_SIZE)],
     end: (e) => {
       result.error = e;
       result.at = h.env.now();

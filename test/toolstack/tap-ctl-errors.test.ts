@@ -12,7 +12,7 @@ async function writeInFlight(h: Host): Promise<{ ended: () => number | undefined
   h.k.blocks.submit(h.tapdev(0), {
     op: 'write',
     sector: 0,
-    data: new Uint8Array(SECTOR_SIZE),
+    vecs: [new Uint8Array(SECTOR_SIZE)],
     end: (e) => {
       error = e;
     },
