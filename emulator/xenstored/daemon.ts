@@ -9,6 +9,7 @@
 import { claimWatchStream, watchFlowId, watchFlowKey } from '../../drivers/xenbus/watch-flow.js';
 import {
   concatBytes,
+  latin1Range,
   latin1String,
   nulStrings,
   splitNulStrings,
@@ -347,7 +348,9 @@ export class XenstoreDaemon implements ConnectionHost {
   // Requests
 
   private subjectOf(conn: XenstoreConnection): PermSubject {
-    return { domid: conn.domid, privileged: conn.privileged, target: this.domains.get(conn.domid)?.target };
+    // A privileged connection may do anything whatever its target (perm_for_conn): one subject will do.
+    if (conn.privileged) return PRIVILEGED_SUBJECTS[conn.domid] ?? { domid: conn.domid, privileged: true };
+    return { domid: conn.domid, privileged: false, target: this.domains.get(conn.domid)?.target };
   }
 
   private canon(conn: XenstoreConnection, path: string, allowSpecial: boolean): string {
@@ -360,21 +363,18 @@ export class XenstoreDaemon implements ConnectionHost {
 
   process(conn: XenstoreConnection, msg: XsMessage): { reply: XsMessage; after: XsWatchEventOut[] } {
     const after: XsWatchEventOut[] = [];
-    const reply = (type: number, payload: Uint8Array): XsMessage => ({
-      type,
-      reqId: msg.reqId,
-      txId: msg.txId,
-      payload,
-    });
     try {
       const payload = this.dispatch(conn, msg, after);
       // send_reply(): a reply that does not fit in one message is E2BIG.
       if (payload.length > XENSTORE_PAYLOAD_MAX)
         throw new XsError('E2BIG', `reply of ${payload.length} bytes`);
-      return { reply: reply(msg.type, payload), after };
+      return { reply: { type: msg.type, reqId: msg.reqId, txId: msg.txId, payload }, after };
     } catch (e) {
       if (!(e instanceof XsError)) throw e;
-      return { reply: reply(XsType.ERROR, nulStrings(e.errno)), after: [] };
+      return {
+        reply: { type: XsType.ERROR, reqId: msg.reqId, txId: msg.txId, payload: errorPayload(e.errno) },
+        after: [],
+      };
     }
   }
 
@@ -410,11 +410,12 @@ export class XenstoreDaemon implements ConnectionHost {
 
   private oneArg(msg: XsMessage): string {
     // onearg(): exactly one string, NUL-terminated, nothing after it.
-    const nul = msg.payload.indexOf(0);
-    if (msg.payload.length === 0 || nul !== msg.payload.length - 1) {
-      throw new XsError('EINVAL', `${xsTypeName(msg.type)} wants one NUL-terminated argument`);
-    }
-    return latin1String(msg.payload.subarray(0, nul));
+    const payload = msg.payload;
+    const last = payload.length - 1;
+    let ok = last >= 0 && payload[last] === 0;
+    for (let i = 0; ok && i < last; i++) if (payload[i] === 0) ok = false;
+    if (!ok) throw new XsError('EINVAL', `${xsTypeName(msg.type)} wants one NUL-terminated argument`);
+    return latin1Range(payload, 0, last);
   }
 
   /** @internal handlers */
@@ -740,6 +741,23 @@ export class XenstoreDaemon implements ConnectionHost {
 }
 
 const OK = nulStrings('OK');
+
+/** dom0's subject, made once (a privileged subject's target never matters). */
+const PRIVILEGED_SUBJECTS: Readonly<Record<number, PermSubject>> = Object.freeze({
+  0: Object.freeze({ domid: 0, privileged: true }),
+});
+
+const ERROR_PAYLOADS = new Map<string, Uint8Array>();
+
+/** "ENOENT\0" and the like, made once per name (replies are copied into their message, never kept). */
+function errorPayload(errno: string): Uint8Array {
+  let p = ERROR_PAYLOADS.get(errno);
+  if (p === undefined) {
+    p = nulStrings(errno);
+    ERROR_PAYLOADS.set(errno, p);
+  }
+  return p;
+}
 
 interface Req {
   conn: XenstoreConnection;

@@ -9,6 +9,8 @@ import {
   errorNameOf,
   isXsErrorName,
   latin1Bytes,
+  latin1Range,
+  latin1RangeByCharCodes,
   latin1String,
   nulStrings,
   splitNulStrings,
@@ -190,6 +192,10 @@ describe('payload strings', () => {
         const s = latin1String(b);
         expect(s.length).toBe(b.length);
         for (let i = 0; i < b.length; i++) expect(s.charCodeAt(i)).toBe(b[i]);
+        expect(latin1RangeByCharCodes(b, 0, b.length)).toBe(s);
+        const mid = b.length >> 1;
+        expect(latin1Range(b, 1, mid)).toBe(s.slice(1, mid));
+        expect(latin1RangeByCharCodes(b, 1, mid)).toBe(s.slice(1, mid));
         expect([...latin1Bytes(s)]).toEqual([...b]);
       }),
     );
