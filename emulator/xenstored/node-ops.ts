@@ -5,7 +5,7 @@
  */
 
 import { XsError } from './errors.js';
-import { baseName, parentPath } from './paths.js';
+import { baseName, childPath, parentPath } from './paths.js';
 import {
   type PermSubject,
   permForConn,
@@ -15,7 +15,7 @@ import {
   type XsPerm,
 } from './perms.js';
 import type { XsQuotas } from './quotas.js';
-import { accountedSize, type NodeStore, walkSubtreePost, type XsNode } from './store.js';
+import { accountedSize, type NodeStore, type XsNode } from './store.js';
 import { ABSENT_GENERATION, type XsTransaction } from './transaction.js';
 
 /**
@@ -232,14 +232,13 @@ export class NodeAccess {
     if (name === '/') throw new XsError('EINVAL', 'the root node cannot be removed');
     const parent = this.read(parentPath(name));
     if (!parent) throw new XsError('EINVAL', `parent of ${name} missing`);
-    // delnode_sub(): children first; the removed root fires for its ancestors too, descendants only
-    // for watches set exactly on them.
-    const parents = new Map<string, XsNode>([[name, parent]]);
-    walkSubtreePost(node, name, (n, path) => {
-      for (const childName of n.children.keys())
-        parents.set(path === '/' ? `/${childName}` : `${path}/${childName}`, n);
-      this.events.push(pendingEvent(path, path !== name, n, parents.get(path)));
-    });
+    // delnode_sub(): children first (in order); the removed root fires for its ancestors too,
+    // descendants only for watches set exactly on them.
+    const visit = (n: XsNode, path: string, p: XsNode): void => {
+      for (const [childName, child] of n.children) visit(child, childPath(path, childName), n);
+      this.events.push(pendingEvent(path, path !== name, n, p));
+    };
+    visit(node, name, parent);
     this.store.remove(parentPath(name), baseName(name), this.env.nextGeneration());
   }
 

@@ -136,6 +136,12 @@ export class NodeStore {
     else this.owned.set(domid, v);
   }
 
+  /** Take a subtree's nodes off their owners' counts. */
+  private uncount(n: XsNode): void {
+    this.count(n.perms[0].id, -1);
+    for (const child of n.children.values()) this.uncount(child);
+  }
+
   /** This store's own copy of `n` (n itself when already owned). */
   private own(n: StoreNode): StoreNode {
     if (n.owner === this.token) return n;
@@ -212,7 +218,7 @@ export class NodeStore {
     const path = childPath(parent, name);
     const old = this.find(path);
     if (!old) throw new Error(`store: remove of missing node ${path}`);
-    walkSubtree(old, path, (n) => this.count(n.perms[0].id, -1));
+    this.uncount(old);
     const p = this.ownPath(parent);
     p.children.delete(name);
     p.childBytes -= name.length + 1;
@@ -229,10 +235,4 @@ function addChild(parent: StoreNode, name: string, child: StoreNode): void {
 export function walkSubtree(n: XsNode, path: string, visit: (n: XsNode, path: string) => void): void {
   visit(n, path);
   for (const [name, child] of n.children) walkSubtree(child, childPath(path, name), visit);
-}
-
-/** Post-order walk: children (in order) before their parent, as C xenstored's rm visits them. */
-export function walkSubtreePost(n: XsNode, path: string, visit: (n: XsNode, path: string) => void): void {
-  for (const [name, child] of n.children) walkSubtreePost(child, childPath(path, name), visit);
-  visit(n, path);
 }
