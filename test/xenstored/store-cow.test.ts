@@ -135,6 +135,14 @@ describe('NodeStore copy-on-write', () => {
           for (const { s, m } of stores) {
             expect(dump(s)).toEqual(dumpModel(m));
             for (const [domid, n] of counts(m)) expect(s.ownedBy(domid)).toBe(n);
+            // Lookups find exactly the model's nodes, and nothing where the model has none.
+            for (const [p, n] of m) {
+              const got = s.get(p);
+              expect(got && `${text(got.value)} o${got.perms[0].id} g${got.generation}`, p).toBe(
+                `${n.value} o${n.owner} g${n.generation}`,
+              );
+              expect(s.get(join(p, 'zz')), `${p}/zz`).toBeUndefined();
+            }
           }
         }
       }),
