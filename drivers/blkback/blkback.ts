@@ -290,7 +290,7 @@ function mapSegments(
   toDisk: boolean,
 ): boolean {
   const { ctx } = ring.blkif;
-  const usePersistent = ring.blkif.vbd!.featureGntPersistent;
+  const usePersistent = ring.blkif.featureGntPersistent;
   const now = ctx.env.now();
   let ok = true;
   for (const seg of segments) {

@@ -37,6 +37,21 @@ export const BLKBACK_RECONNECT_VERSIONS: readonly BlkbackReconnect[] = ['2.6.18'
 export type BlkbackKthreadStop = 'xsa-350' | '1c728719a4da';
 export const BLKBACK_KTHREAD_STOP_VERSIONS: readonly BlkbackKthreadStop[] = ['xsa-350', '1c728719a4da'];
 
+/**
+ * C16 (Linux fc9be616bb8f "xen-blkback: fix persistent grants negotiation", July 2022):
+ * 'aac8a70db24b' caches the feature_persistent parameter into vbd.feature_gnt_persistent in
+ * xen_vbd_create (run when the hotplug script writes physical-device), and connect_ring (run when the
+ * frontend reaches Initialised) replaces it with the frontend's feature-persistent only if it is set;
+ * a connect_ring that ran first saw 0 and asked nobody, and the later xen_vbd_create overwrote its
+ * result with the parameter. The backend advertises the flag itself. 'fc9be616bb8f' keeps the
+ * parameter in a field of its own and negotiates at connect only (parameter && frontend).
+ */
+export type BlkbackPersistentNegotiation = 'aac8a70db24b' | 'fc9be616bb8f';
+export const BLKBACK_PERSISTENT_NEGOTIATION_VERSIONS: readonly BlkbackPersistentNegotiation[] = [
+  'aac8a70db24b',
+  'fc9be616bb8f',
+];
+
 /** How xen_blkif_disconnect treats requests still in flight. */
 export type DisconnectMode = 'wait' | 'defer' | 'ebusy';
 

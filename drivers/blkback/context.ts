@@ -6,7 +6,13 @@ import type { Kernel } from '../../emulator/kernel/kernel.js';
 import type { Env, Holder } from '../../emulator/runtime/engine.js';
 import type { Hypercalls } from '../../hypervisor/hypercall.js';
 import type { GuestEvents } from '../events.js';
-import type { BlkbackKthreadStop, BlkbackReconnect, BlkbackVersion, VersionBehaviour } from './common.js';
+import type {
+  BlkbackKthreadStop,
+  BlkbackPersistentNegotiation,
+  BlkbackReconnect,
+  BlkbackVersion,
+  VersionBehaviour,
+} from './common.js';
 
 /** Capabilities of the dom0 block device behind a vbd (the request queue limits Linux reads). */
 export interface DiskFeatures {
@@ -44,6 +50,8 @@ export interface BlkbackContext {
   readonly reconnect: BlkbackReconnect;
   /** C10 switch (see common.ts). */
   readonly kthreadStop: BlkbackKthreadStop;
+  /** C16 switch (see common.ts). */
+  readonly persistentNegotiation: BlkbackPersistentNegotiation;
   /** Module parameters. */
   readonly featurePersistent: boolean;
   readonly maxRingPageOrder: number;

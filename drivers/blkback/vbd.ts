@@ -22,8 +22,6 @@ export class XenVbd {
   readonly features: DiskFeatures;
   /** May change when the feature is withdrawn after an EOPNOTSUPP completion. */
   flushSupport: boolean;
-  /** Negotiated in connect_ring: module parameter and the frontend's feature-persistent. */
-  featureGntPersistent = false;
   /** feature-discard as last advertised. */
   discardAdvertised = false;
   private closed = false;

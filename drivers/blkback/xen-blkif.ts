@@ -19,6 +19,13 @@ export class XenBlkif {
   /** ABI of the negotiated protocol; x86 Linux assumes x86_32 when the frontend wrote none. */
   abi: BlkifAbi = BLKIF_ABI_X86_32;
   vbd: XenVbd | undefined;
+  /**
+   * Fields of struct xen_vbd, which Linux embeds in the blkif: they exist (zeroed by kzalloc) before
+   * xen_vbd_create runs, so connect_ring can set them first. The parameter as cached for this device
+   * (feature_gnt_persistent_parm), and the negotiation result the data path uses.
+   */
+  featureGntPersistentParm = false;
+  featureGntPersistent = false;
   /** Set once freed; nothing may touch the blkif afterwards. */
   freed = false;
   /** Rings ever connected on this blkif that still have requests in flight (after a disconnect). */

@@ -23,8 +23,10 @@ import {
 import type { XenbusWatch } from '../xenbus/xenwatch.js';
 import {
   BLKBACK_KTHREAD_STOP_VERSIONS,
+  BLKBACK_PERSISTENT_NEGOTIATION_VERSIONS,
   BLKBACK_RECONNECT_VERSIONS,
   type BlkbackKthreadStop,
+  type BlkbackPersistentNegotiation,
   type BlkbackReconnect,
   type BlkbackVersion,
   DEFAULT_MAX_QUEUES,
@@ -58,6 +60,8 @@ export interface BlkbackOptions {
   reconnect?: BlkbackReconnect;
   /** C10: clearing ring->xenblkd after kthread_stop; default '1c728719a4da' (fixed). */
   kthreadStop?: BlkbackKthreadStop;
+  /** C16: where the feature_persistent parameter is cached; default 'fc9be616bb8f' (fixed). */
+  persistentNegotiation?: BlkbackPersistentNegotiation;
   /** Module parameters (defaults as Linux). */
   featurePersistent?: boolean;
   maxRingPageOrder?: number;
@@ -139,6 +143,12 @@ export class Blkback {
         `blkback kthreadStop: ${JSON.stringify(kthreadStop)} is not one of ${BLKBACK_KTHREAD_STOP_VERSIONS.map((x) => `'${x}'`).join(', ')}`,
       );
     }
+    const persistentNegotiation = opts.persistentNegotiation ?? 'fc9be616bb8f';
+    if (!BLKBACK_PERSISTENT_NEGOTIATION_VERSIONS.includes(persistentNegotiation)) {
+      throw new RangeError(
+        `blkback persistentNegotiation: ${JSON.stringify(persistentNegotiation)} is not one of ${BLKBACK_PERSISTENT_NEGOTIATION_VERSIONS.map((x) => `'${x}'`).join(', ')}`,
+      );
+    }
     const env = opts.env;
     const removal =
       opts.removalHolders ??
@@ -152,6 +162,7 @@ export class Blkback {
       behaviour,
       reconnect,
       kthreadStop,
+      persistentNegotiation,
       featurePersistent: opts.featurePersistent ?? true,
       maxRingPageOrder: behaviour.multiPageRing ? order : 0,
       maxQueues: behaviour.multiQueue ? queues : 1,
@@ -383,6 +394,11 @@ export class Blkback {
       return;
     }
     be.blkif.vbd = vbd;
+    // xen_vbd_create before fc9be616bb8f: the parameter lands in the negotiated field, whatever
+    // connect_ring (if it already ran) decided.
+    if (this.ctx.persistentNegotiation === 'aac8a70db24b') {
+      be.blkif.featureGntPersistent = this.ctx.behaviour.persistentGrants && this.ctx.featurePersistent;
+    }
     await this.updateStatus(be.blkif);
   }
 
@@ -490,13 +506,21 @@ export class Blkback {
       return -E.ENOSYS;
     }
     const beh = this.ctx.behaviour;
-    const vbdPersistent =
-      beh.persistentGrants &&
-      this.ctx.featurePersistent &&
-      (await this.readUnsigned(joinPath(fe, 'feature-persistent'), 0)) !== 0;
-    // C16: negotiated here and remembered until the vbd exists (the hotplug script may come later).
-    pendingPersistent.set(blkif, vbdPersistent);
-    if (blkif.vbd) blkif.vbd.featureGntPersistent = vbdPersistent;
+    if (!beh.persistentGrants) {
+      blkif.featureGntPersistent = false;
+    } else if (this.ctx.persistentNegotiation === 'aac8a70db24b') {
+      // Asks the frontend only if the field is set: 0 when xen_vbd_create has not run yet (C16).
+      if (blkif.featureGntPersistent)
+        blkif.featureGntPersistent = (await this.readUnsigned(joinPath(fe, 'feature-persistent'), 0)) !== 0;
+    } else {
+      // Simplification: the end state of the July-Sept 2022 series (fc9be616bb8f, e94c6101e151,
+      // 06ba5d2e943e): the parameter cached at connect in a field of its own, advertised from there.
+      blkif.featureGntPersistentParm = this.ctx.featurePersistent;
+      blkif.featureGntPersistent =
+        blkif.featureGntPersistentParm &&
+        (await this.readUnsigned(joinPath(fe, 'feature-persistent'), 0)) !== 0;
+    }
+    const vbdPersistent = blkif.featureGntPersistent;
 
     const queues = beh.multiQueue ? await this.readUnsigned(joinPath(fe, 'multi-queue-num-queues'), 1) : 1;
     if (queues > this.ctx.maxQueues || queues === 0) {
@@ -591,7 +615,6 @@ export class Blkback {
     const dev = blkif.dev;
     const vbd = blkif.vbd;
     if (blkif.rings.length === 0 || blkif.rings[0]!.port === 0 || !vbd) return;
-    if (pendingPersistent.has(blkif)) vbd.featureGntPersistent = pendingPersistent.get(blkif)!;
     if (dev.state === XenbusState.Connected) return;
     await this.connect(blkif, vbd);
     if (dev.state !== XenbusState.Connected) return;
@@ -630,11 +653,12 @@ export class Blkback {
         vbd.discardAdvertised = discard === 1;
         await client.write(joinPath(node, 'feature-barrier'), vbd.flushSupport ? '1' : '0', tx);
         if (this.ctx.behaviour.persistentGrants) {
-          await client.write(
-            joinPath(node, 'feature-persistent'),
-            this.ctx.featurePersistent ? '1' : '0',
-            tx,
-          );
+          // Before 06ba5d2e943e the advertisement was the negotiated field (C16's overwrite shows here).
+          const advertised =
+            this.ctx.persistentNegotiation === 'aac8a70db24b'
+              ? blkif.featureGntPersistent
+              : blkif.featureGntPersistentParm;
+          await client.write(joinPath(node, 'feature-persistent'), advertised ? '1' : '0', tx);
         }
         await client.write(joinPath(node, 'sectors'), String(vbd.sectors), tx);
         await client.write(joinPath(node, 'info'), String(vbd.info), tx);
@@ -649,6 +673,3 @@ export class Blkback {
     await this.setState(dev, XenbusState.Connected);
   }
 }
-
-/** Persistent-grant negotiation result kept apart from the vbd, which may not exist yet (C16). */
-const pendingPersistent = new WeakMap<XenBlkif, boolean>();

@@ -135,6 +135,7 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     version: machine.versions.blkback,
     reconnect: machine.versions.blkbackReconnect,
     kthreadStop: machine.versions.blkbackKthreadStop,
+    persistentNegotiation: machine.versions.blkbackPersistentNegotiation,
     holders: ctx.holders,
     ...machine.blkback,
   });

@@ -147,6 +147,15 @@ export const VERSION_SWITCHES = [
     history: 'C10 (XSA-350, 1c728719a4da, 2020-12-14): ring->xenblkd left set after kthread_stop, or cleared',
   },
   {
+    key: 'blkback-persistent-negotiation',
+    field: 'blkbackPersistentNegotiation',
+    values: ['aac8a70db24b', 'fc9be616bb8f'],
+    default: 'fc9be616bb8f',
+    what: 'blkback persistent-grant negotiation',
+    history:
+      'C16 (fc9be616bb8f, July 2022): xen_vbd_create (physical-device) overwrites what connect_ring negotiated, or negotiation at connect only',
+  },
+  {
     key: 'tapdisk-open-failure',
     field: 'tapdiskOpenFailure',
     values: ['2011-06', 'e403288'],
