@@ -65,6 +65,33 @@ describe('reads change nothing', () => {
   });
 });
 
+describe('snapshots stay isolated while the live store changes its nodes in place', () => {
+  it('after a commit, live writes and removals do not show through a later snapshot', () => {
+    const rig = new ProtocolRig();
+    const steps: Step[] = [
+      { as: 'd0', op: 'WRITE', args: ['/a/b', '1'], expect: 'OK|' },
+      { as: 'd0', op: 'TRANSACTION_START', args: [''], expect: '1|' },
+      { as: 'd0', tx: 1, op: 'WRITE', args: ['/a/c', 'tx'], expect: 'OK|' },
+      { as: 'd0', op: 'WRITE', args: ['/a/b', '2'], expect: 'OK|' },
+      { as: 'd0', tx: 1, op: 'DIRECTORY', args: ['/a'], expect: 'b|c|' },
+      { as: 'd0', tx: 1, op: 'TRANSACTION_END', args: ['T'], expect: 'OK|' },
+      { as: 'd0', op: 'READ', args: ['/a/b'], expect: '2' },
+      { as: 'd0', op: 'WRITE', args: ['/a/b', '3'], expect: 'OK|' },
+      { as: 'd0', op: 'TRANSACTION_START', args: [''], expect: '2|' },
+      { as: 'd0', op: 'WRITE', args: ['/a/b', '4'], expect: 'OK|' },
+      { as: 'd0', op: 'RM', args: ['/a/c'], expect: 'OK|' },
+      { as: 'd0', tx: 2, op: 'READ', args: ['/a/b'], expect: '3' },
+      { as: 'd0', tx: 2, op: 'DIRECTORY', args: ['/a'], expect: 'b|c|' },
+      { as: 'd0', tx: 2, op: 'READ', args: ['/a/c'], expect: 'tx' },
+      { as: 'd0', tx: 2, op: 'TRANSACTION_END', args: ['F'], expect: 'OK|' },
+      { as: 'd0', op: 'READ', args: ['/a/b'], expect: '4' },
+      { as: 'd0', op: 'DIRECTORY', args: ['/a'], expect: 'b|' },
+    ];
+    for (const [i, s] of steps.entries()) expect(rig.run(s).reply, describeStep(s, i)).toBe(s.expect);
+    rig.xs.checkStore();
+  });
+});
+
 describe('watch events and permissions', () => {
   it('a matching watch without read access hears nothing; others hear theirs once', () => {
     const rig = new ProtocolRig();
