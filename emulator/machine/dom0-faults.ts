@@ -6,7 +6,9 @@
  *   event behind it waits (teardown.md §2 residual race, C8);
  * - slow-image / fail-image: the storage under the image file, for tapdisk (ImageFaults) and for the
  *   phy path (the image disk backed by that file);
- * - lose-event: the hypervisor's send path drops the next notifications to a domain's port.
+ * - lose-event: the hypervisor's send path drops the next notifications to a domain's port;
+ * - slow-hotplug: the next run of the block hotplug script's `add` sleeps before it writes
+ *   physical-device (hotplug/block.ts), as on a loaded dom0 or behind a slow losetup.
  * Each one is traced as kind 'fault' where it takes effect.
  */
 import { resolve } from 'node:path';
@@ -20,6 +22,7 @@ import type { SignalName } from '../kernel/signals.js';
 import type { Env } from '../runtime/engine.js';
 import type { ImageFaults } from '../tapdisk/image-faults.js';
 import { TAPDISK2_PATH } from '../tapdisk/server.js';
+import { armSlowHotplugAdd, pendingSlowHotplugAdds } from '../toolstack/hotplug/block.js';
 import type { MachineConfig } from './config.js';
 import type { MachineDomainBuilder } from './domain-builder.js';
 
@@ -132,6 +135,13 @@ export function dom0FaultMethods(d: Dom0FaultDeps) {
         disk.setFault({ error: error as never, ops: ['read', 'write', 'flush', 'discard'], after });
       }
       fault({ fault: 'fail-image', image: path, error, after });
+    },
+
+    /** Arms the block script: its next `add` run sleeps `ms` before writing physical-device. */
+    async faultSlowHotplug(ms: number): Promise<void> {
+      if (!Number.isFinite(ms) || ms <= 0) throw new Error(`slow-hotplug: delay ${ms} is not a duration`);
+      armSlowHotplugAdd(kernel, ms);
+      fault({ fault: 'slow-hotplug', phase: 'armed', ms, pending: pendingSlowHotplugAdds(kernel) });
     },
 
     /** Arms the hypervisor to drop the next `count` notifications to `domain` ('dom0' or a guest). */

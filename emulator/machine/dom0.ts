@@ -238,10 +238,20 @@ export async function boot(ctx: DomainContext): Promise<DomainProgram> {
     ...dom0FaultMethods({ env, kernel, blktap, xenwatch, hv, machine, imageFaults, builder }),
     async xl(argv: string[]): Promise<CommandResult> {
       await ready();
-      // xl runs in the run's work dir: a relative block-attach target names a file there.
+      // xl runs in the run's work dir: a relative block-attach target names a file there. The spec
+      // components are one spec to xl; written `format=raw, vdev=xvda` they keep their own commas.
       const args =
         argv[0] === 'block-attach' && argv.length > 2
-          ? [...argv.slice(0, 2), resolveDiskTarget(argv.slice(2).join(','), machine.workDir)]
+          ? [
+              ...argv.slice(0, 2),
+              resolveDiskTarget(
+                argv
+                  .slice(2)
+                  .map((a, i, all) => (i < all.length - 1 ? a.replace(/,\s*$/, '') : a))
+                  .join(','),
+                machine.workDir,
+              ),
+            ]
           : argv;
       return runCommand(XL_PATH, args, 'xl');
     },

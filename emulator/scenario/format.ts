@@ -7,6 +7,7 @@ import { stringify } from 'yaml';
 import { formatPattern } from '../guest/pattern.js';
 import type { ScenarioInput, StepInput } from './load.js';
 import type {
+  BlkfrontParams,
   Expectations,
   Fault,
   GuestAction,
@@ -16,7 +17,7 @@ import type {
   TimeBounds,
   WaitCondition,
 } from './model.js';
-import { VERSION_SWITCHES } from './model.js';
+import { BLKFRONT_PARAM_KEYS, VERSION_SWITCHES } from './model.js';
 import { formatDuration, formatSize as sizeText } from './units.js';
 
 /** Byte counts without a unit are written as YAML numbers (`offset: 0`, not `offset: "0"`). */
@@ -127,7 +128,19 @@ function fault(f: Fault): Record<string, unknown> {
       };
     case 'crash-domain':
       return { [f.kind]: { domain: f.domain } };
+    case 'slow-hotplug':
+      return { [f.kind]: { delay: formatDuration(f.delay) } };
   }
+}
+
+/** `blkfront:` with the file's keys, only those set. */
+function blkfront(p: BlkfrontParams): Record<string, boolean | number> {
+  const out: Record<string, boolean | number> = {};
+  for (const [key, field] of Object.entries(BLKFRONT_PARAM_KEYS)) {
+    const v = p[field];
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }
 
 function step(s: Step): StepInput {
@@ -235,6 +248,7 @@ export function toScenarioInput(s: Scenario): ScenarioInput {
     disks: d.disks,
     ...(d.onPoweroff === undefined ? {} : { 'on-poweroff': d.onPoweroff }),
     ...(d.onCrash === undefined ? {} : { 'on-crash': d.onCrash }),
+    ...(d.blkfront === undefined ? {} : { blkfront: blkfront(d.blkfront) }),
   }));
   out.steps = s.steps.map(step);
   out.expect = expectations(s.expect);

@@ -29,6 +29,8 @@
  *   picks the tapdisk serving that minor (default: every tapdisk). `fail-image.error` is an errno name
  *   (default EIO) and `after` the number of I/Os that succeed first (default 0). `lose-event.count`
  *   defaults to 1; without `port` the next `count` notifications to the domain are lost.
+ *   `slow-hotplug.delay`: the next `block add` hotplug run sleeps this long before it writes
+ *   `physical-device` (a loaded dom0, a slow losetup); one run only, whichever device it is for.
  * - Text matchers (`expect.stall.chain`, `expect.stall.broken-by`, `expect.log[].contains`) are
  *   substrings, or regular expressions when written `/source/flags`.
  * - `expect.stall: none` means no stall at all; a stall map means "count stalls (default: at least one)
@@ -36,6 +38,10 @@
  *   in that state at the end; states left out are not checked.
  * - `domains[].on-poweroff` / `on-crash` are xl.cfg's on_poweroff / on_crash: destroy (xl's default),
  *   preserve (the domain stays shut down until an `xl destroy` step) or restart (xl builds it again).
+ * - `domains[].blkfront` holds the guest kernel's xen_blkfront module parameters, as its command line
+ *   would set them (`xen_blkfront.feature_persistent=0`): `feature-persistent` (true/false, default
+ *   true), `max-indirect-segments` (0..4096, 0 = direct requests only; default 32) and
+ *   `max-ring-page-order` (0..4, default 0). Keys left out keep the driver's default.
  * - A step may not carry both `expect-error` (it must fail) and `may-fail` (it may fail).
  * - `host: shutdown` powers dom0 off: device_shutdown of its buses (C23). The halt itself is not
  *   modelled, so later steps and the end-state checks still run.
@@ -264,7 +270,26 @@ export interface DomainDecl {
   onPoweroff?: DomainAction;
   /** `on-crash`: left out means xl's default, destroy. */
   onCrash?: DomainAction;
+  /** `blkfront`: the guest kernel's xen_blkfront module parameters; left out, the driver's defaults. */
+  blkfront?: BlkfrontParams;
 }
+
+/** xen_blkfront module parameters a guest kernel command line can set; absent keys keep the default. */
+export interface BlkfrontParams {
+  /** `feature-persistent` (feature_persistent): offer persistent grants to the backend. */
+  featurePersistent?: boolean;
+  /** `max-indirect-segments` (max_indirect_segments): 0 means direct requests only. */
+  maxIndirectSegments?: number;
+  /** `max-ring-page-order` (max_ring_page_order): ring size as a power of two of pages. */
+  maxRingPageOrder?: number;
+}
+
+/** File key -> BlkfrontParams field, in the order the formatter writes them. */
+export const BLKFRONT_PARAM_KEYS = {
+  'feature-persistent': 'featurePersistent',
+  'max-indirect-segments': 'maxIndirectSegments',
+  'max-ring-page-order': 'maxRingPageOrder',
+} as const satisfies Record<string, keyof BlkfrontParams>;
 
 /** Where a step came from: its field path (`steps[2].steps[0]`) and, for files, its position. */
 export interface StepOrigin {
@@ -342,7 +367,9 @@ export type Fault =
   | { kind: 'slow-image'; image: string; delay: Millis }
   | { kind: 'fail-image'; image: string; error: string; after: number }
   | { kind: 'lose-event'; domain: string; port?: number; count: number }
-  | { kind: 'crash-domain'; domain: string };
+  | { kind: 'crash-domain'; domain: string }
+  /** The next `block add` hotplug run sleeps `delay` before it writes physical-device. */
+  | { kind: 'slow-hotplug'; delay: Millis };
 
 export type FaultKind = Fault['kind'];
 export const FAULT_KINDS: readonly FaultKind[] = [
@@ -352,6 +379,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   'fail-image',
   'lose-event',
   'crash-domain',
+  'slow-hotplug',
 ];
 
 export interface XlStep extends StepCommon {

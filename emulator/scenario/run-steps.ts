@@ -103,6 +103,8 @@ function describeFault(f: Fault): string {
       return `fault lose-event ${f.domain}${f.port === undefined ? '' : ` port ${f.port}`} x${f.count}`;
     case 'crash-domain':
       return `fault crash-domain ${f.domain}`;
+    case 'slow-hotplug':
+      return `fault slow-hotplug +${formatDuration(f.delay)}`;
   }
 }
 
@@ -321,6 +323,9 @@ async function fault(ctl: Controller, machine: Machine, f: Fault): Promise<strin
       return undefined;
     case 'lose-event':
       await ctl.call(0, 'faultLoseEvent', f.domain, f.port, f.count);
+      return undefined;
+    case 'slow-hotplug':
+      await ctl.call(0, 'faultSlowHotplug', f.delay);
       return undefined;
   }
 }

@@ -110,6 +110,7 @@ export function machineConfigFor(s: Scenario, workDir: string, demo?: DemoSpec):
     disks: d.disks,
     ...(d.onPoweroff === undefined ? {} : { onPoweroff: d.onPoweroff }),
     ...(d.onCrash === undefined ? {} : { onCrash: d.onCrash }),
+    ...(d.blkfront === undefined ? {} : { blkfront: { ...d.blkfront } }),
   }));
   if (demo?.kind === 'hello-grant') {
     for (const name of [HELLO_PING, HELLO_PONG]) {

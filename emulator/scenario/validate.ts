@@ -9,6 +9,8 @@ import { SIGNALS } from '../kernel/signals.js';
 import { Checker } from './check.js';
 import type { IssueList } from './errors.js';
 import {
+  BLKFRONT_PARAM_KEYS,
+  type BlkfrontParams,
   type DataExpectation,
   DEFAULT_VERSIONS,
   DOM0_NAME,
@@ -272,7 +274,7 @@ class ScenarioValidator {
         const f = c.fields(
           map,
           path,
-          ['name', 'memory', 'abi', 'disks', 'on-poweroff', 'on-crash'],
+          ['name', 'memory', 'abi', 'disks', 'on-poweroff', 'on-crash', 'blkfront'],
           ['name'],
           {
             name: 'name: guest1',
@@ -321,6 +323,10 @@ class ScenarioValidator {
           );
         if ((entry = f.get('on-crash')))
           domain.onCrash = c.oneOf(entry.value, keyPath(path, 'on-crash'), DOMAIN_ACTIONS, 'domain action');
+        if ((entry = f.get('blkfront'))) {
+          const params = this.blkfrontParams(entry.value, keyPath(path, 'blkfront'));
+          if (params !== undefined) domain.blkfront = params;
+        }
         if ((entry = f.get('disks'))) {
           domain.disks = c.each(
             entry.value,
@@ -333,6 +339,30 @@ class ScenarioValidator {
         return domain as DomainDecl;
       }) ?? []
     );
+  }
+
+  /** xen_blkfront module parameters; limits as blkfront's own checks (drivers/blkfront/xenbus.ts). */
+  private blkfrontParams(node: SNode, path: string): BlkfrontParams | undefined {
+    const c = this.c;
+    const map = c.map(node, path, '{ feature-persistent: false }');
+    if (map === undefined) return undefined;
+    const f = c.fields(map, path, Object.keys(BLKFRONT_PARAM_KEYS), [], {}, 'blkfront parameter');
+    const params: BlkfrontParams = {};
+    let entry: SEntry | undefined;
+    if ((entry = f.get('feature-persistent'))) {
+      const v = c.bool(entry.value, keyPath(path, 'feature-persistent'));
+      if (v !== undefined) params.featurePersistent = v;
+    }
+    if ((entry = f.get('max-indirect-segments'))) {
+      const v = c.int(entry.value, keyPath(path, 'max-indirect-segments'), 0, 4096);
+      if (v !== undefined) params.maxIndirectSegments = v;
+    }
+    if ((entry = f.get('max-ring-page-order'))) {
+      // XENBUS_MAX_RING_GRANT_ORDER
+      const v = c.int(entry.value, keyPath(path, 'max-ring-page-order'), 0, 4);
+      if (v !== undefined) params.maxRingPageOrder = v;
+    }
+    return params;
   }
 
   // --------------------------------------------------------------------------------------------- steps
@@ -853,6 +883,14 @@ class ScenarioValidator {
         const d = p?.f.get('domain')?.value;
         const domain = d && this.guestRef(d, keyPath(at, 'domain'));
         return domain === undefined ? undefined : { kind, domain };
+      }
+      case 'slow-hotplug': {
+        // libxl kills a hotplug script after LIBXL_HOTPLUG_TIMEOUT (10 s); longer delays are allowed
+        // on purpose (they show that timeout).
+        const p = params(['delay'], ['delay'], { delay: 'delay: 2s' });
+        const d = p?.f.get('delay')?.value;
+        const delay = d && c.duration(d, keyPath(at, 'delay'), { min: 0.001 });
+        return delay === undefined ? undefined : { kind, delay };
       }
     }
   }

@@ -274,6 +274,74 @@ describe('checks across fields', () => {
   });
 });
 
+describe('guest blkfront parameters and the slow-hotplug fault', () => {
+  it('reads blkfront parameters per domain, leaving out what the file leaves out', () => {
+    const s = parseScenario(
+      `name: t
+description: test
+domains:
+  - name: guest1
+    blkfront: { feature-persistent: false }
+  - name: guest2
+    blkfront: { max-indirect-segments: 0, max-ring-page-order: 2 }
+  - name: guest3
+steps:
+  - fault: { slow-hotplug: { delay: 2s } }
+`,
+      'x.yaml',
+    );
+    expect(s.domains.map((d) => d.blkfront)).toEqual([
+      { featurePersistent: false },
+      { maxIndirectSegments: 0, maxRingPageOrder: 2 },
+      undefined,
+    ]);
+    expect('blkfront' in s.domains[2]).toBe(false);
+    expect(s.steps[0]).toMatchObject({ kind: 'fault', fault: { kind: 'slow-hotplug', delay: 2000 } });
+  });
+
+  it('reports misspellings, wrong types and ranges with file:line:column', () => {
+    let error: ScenarioError | undefined;
+    try {
+      parseScenario(
+        `name: t
+description: test
+domains:
+  - name: guest1
+    blkfront: { feature-persistant: false, max-ring-page-order: 9 }
+  - name: guest2
+    blkfront: { feature-persistent: "no", max-indirect-segments: 1.5 }
+  - name: guest3
+    blkfront: off
+  - name: guest4
+    blkfrnt: { feature-persistent: false }
+steps:
+  - fault: { slow-hotplug: { delay: fast } }
+  - fault: { slow-hotplug: {} }
+  - fault: { slow-hotplg: { delay: 1s } }
+  - fault: { slow-hotplug: { delay: 0s } }
+  - fault: { slow-hotplug: { dealy: 1s } }
+`,
+        'x.yaml',
+      );
+    } catch (e) {
+      error = e as ScenarioError;
+    }
+    expect(error?.format().split('\n')).toEqual([
+      'x.yaml:5:17: domains[0].blkfront.feature-persistant: unknown blkfront parameter "feature-persistant"; did you mean "feature-persistent"?',
+      'x.yaml:5:65: domains[0].blkfront.max-ring-page-order: 9 is out of range; expected 0 to 4',
+      'x.yaml:7:37: domains[1].blkfront.feature-persistent: expected true or false, got "no"',
+      'x.yaml:7:66: domains[1].blkfront.max-indirect-segments: expected a whole number from 0 to 4096, got 1.5',
+      'x.yaml:9:15: domains[2].blkfront: expected a map like { feature-persistent: false }, got "off"',
+      'x.yaml:11:5: domains[3].blkfrnt: unknown key "blkfrnt"; did you mean "blkfront"?',
+      'x.yaml:13:37: steps[0].fault.slow-hotplug.delay: bad duration "fast"; write a number with a unit, like 5s, 500ms, 10us or 2m (a bare number is seconds)',
+      'x.yaml:14:28: steps[1].fault.slow-hotplug: missing "delay" (e.g. delay: 2s)',
+      'x.yaml:15:14: steps[2].fault.slow-hotplg: unknown fault "slow-hotplg"; did you mean "slow-hotplug"?',
+      'x.yaml:16:37: steps[3].fault.slow-hotplug.delay: duration "0s" is out of range; expected 0.001 ms to 31536000000 ms',
+      'x.yaml:17:30: steps[4].fault.slow-hotplug.dealy: unknown key "dealy"; did you mean "delay"?',
+    ]);
+  });
+});
+
 describe('the TypeScript builder', () => {
   it('builds the same model as the file, without positions', () => {
     const built = scenario({

@@ -4,6 +4,7 @@ import { parse } from 'yaml';
 import { formatScenario } from '../../emulator/scenario/format.js';
 import { parseScenario, scenario } from '../../emulator/scenario/load.js';
 import {
+  type BlkfrontParams,
   DOMAIN_STATES,
   type Expectations,
   type Fault,
@@ -151,6 +152,20 @@ const fault: fc.Arbitrary<Fault> = fc.oneof(
     { requiredKeys: ['kind', 'domain', 'count'] },
   ),
   fc.record({ kind: fc.constant('crash-domain' as const), domain: guest }),
+  fc.record({ kind: fc.constant('slow-hotplug' as const), delay: ms.filter((d) => d > 0) }),
+);
+
+// A guest kernel's xen_blkfront parameters: any subset of the keys, or none at all.
+const blkfront: fc.Arbitrary<BlkfrontParams | undefined> = fc.option(
+  fc.record(
+    {
+      featurePersistent: fc.boolean(),
+      maxIndirectSegments: fc.integer({ min: 0, max: 4096 }),
+      maxRingPageOrder: fc.integer({ min: 0, max: 4 }),
+    },
+    { requiredKeys: [] },
+  ),
+  { nil: undefined },
 );
 
 // Labels must be unique across a scenario; a counter keeps generated ones apart.
@@ -292,6 +307,7 @@ const model: fc.Arbitrary<Scenario> = fc
       fc.constantFrom('x86_64', 'x86_32' as const),
       fc.constantFrom('x86_64', 'x86_32' as const),
     ),
+    blkfronts: fc.tuple(blkfront, blkfront),
     disks: fc.array(
       fc.constantFrom(
         'format=raw, vdev=xvda, access=rw, target=disk.img',
@@ -316,7 +332,16 @@ const model: fc.Arbitrary<Scenario> = fc
           fill: r.fills[i],
         })),
       },
-      domains: guests.map((name, i) => ({ name, memory: 16 * MiB, abi: r.abis[i], disks: r.disks })),
+      domains: guests.map((name, i) => {
+        const blk = r.blkfronts[i];
+        return {
+          name,
+          memory: 16 * MiB,
+          abi: r.abis[i],
+          disks: r.disks,
+          ...(blk === undefined ? {} : { blkfront: blk }),
+        };
+      }),
       steps: r.steps.map(([raw, extra], i) => finishStep(raw, `steps[${i}]`, extra)),
       expect: r.expect,
       source: { positions: {} },

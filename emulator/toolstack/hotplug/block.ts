@@ -18,6 +18,8 @@
  * an absolute file path takes the script's `file` branch, as a `type = file` backend (xend) does.
  * Started by udev under the 4.2 rules (UDEV_CALL), it exits 0 when libxl runs the scripts (udev-gate.ts).
  * XENBUS_PATH from a uevent is relative ("backend/vbd/1/51712"): xenstore resolves it in dom0's home.
+ * A slow `add` (armSlowHotplugAdd: a loaded dom0, a slow losetup) sleeps before it writes
+ * `physical-device`, so the frontend may connect first (C16).
  */
 import type { XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
 import type { Kernel } from '../../kernel/kernel.js';
@@ -48,6 +50,24 @@ export function setBlockScriptVersion(kernel: Kernel, version: BlockScriptVersio
 
 export function blockScriptVersion(kernel: Kernel): BlockScriptVersion {
   return installed.get(kernel) ?? '92e6cb5673';
+}
+
+/** Delays armed for the next `add` runs of a kernel's script, oldest first (one run each). */
+const slowAdds = new WeakMap<Kernel, number[]>();
+
+/** The next `block add` run on `kernel` sleeps `ms` before it writes physical-device. */
+export function armSlowHotplugAdd(kernel: Kernel, ms: number): void {
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new RangeError(`slow hotplug: delay ${JSON.stringify(ms)} is not a positive duration in ms`);
+  }
+  const q = slowAdds.get(kernel) ?? [];
+  q.push(ms);
+  slowAdds.set(kernel, q);
+}
+
+/** How many armed slow `add` runs are still to come. */
+export function pendingSlowHotplugAdds(kernel: Kernel): number {
+  return slowAdds.get(kernel)?.length ?? 0;
 }
 
 /** Thrown by fatal() to unwind to the script's exit. */
@@ -128,6 +148,18 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
     }
 
     async function writeDev(major: number, minor: number, dev: string): Promise<void> {
+      // An armed delay goes to the first run that gets this far (a run that fails earlier keeps none).
+      const slowBy = slowAdds.get(kernel)?.shift();
+      if (slowBy !== undefined) {
+        kernel.env.trace.emit('fault', 'fault', {
+          fault: 'slow-hotplug',
+          pid: proc.pid,
+          path: xbPath,
+          ms: slowBy,
+        });
+        // nanosleep: a SIGKILL (libxl's hotplug timeout) kills the script before it writes anything.
+        await proc.sleep(slowBy);
+      }
       await xs.write(`${xbPath}/physical-device`, majorMinorHex(major, minor));
       await xs.write(`${xbPath}/physical-device-path`, dev);
       await xs.write(`${xbPath}/hotplug-status`, 'connected');
