@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
+import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
 
 const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
 
@@ -227,6 +228,106 @@ describe('C9: disconnect with I/O in flight (2014 vs 2017)', () => {
     expect(other.verdict).toBe('fail');
     expect(other.failures.map((f) => f.split(':')[0])).toEqual(['run error', 'expect.oops "BUG']);
   }, 30_000);
+});
+
+describe('C16: persistent-grant negotiation vs. hotplug order (aac8a70db24b vs fc9be616bb8f)', () => {
+  const buggy = 'c16-persistent-grant-negotiation';
+  const fixed = 'c16-persistent-grant-negotiation-fixed';
+  const step = (r: Awaited<ReturnType<typeof runScenario>>, label: string) =>
+    r.steps.find((s) => s.label === label)!;
+  const firstTime = (
+    r: Awaited<ReturnType<typeof runScenario>>,
+    test: (e: (typeof r.trace)[number]) => boolean,
+  ) => r.trace.find(test)?.t;
+  const connectRingAt = (r: Awaited<ReturnType<typeof runScenario>>) =>
+    firstTime(r, (e) => e.kind === 'log' && String(e.fields?.msg).includes('using 1 queues'));
+
+  test('aac8a70db24b: connect_ring runs before physical-device; the write fails with EIO and the disk is disabled', async () => {
+    const r = await run(buggy);
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    // the order the slow hotplug forces: connect_ring (its log line) at 0, physical-device (vbd-open) at 5 s
+    expect(connectRingAt(r)).toBe(0);
+    expect(firstTime(r, (e) => e.kind === 'vbd-open')).toBe(5000);
+    const w = step(r, 'write-after-connect');
+    expect(w.status).toBe('tolerated');
+    expect(w.error).toBe('write xvda: EIO');
+    expect(step(r, 'read-back')).toMatchObject({ status: 'tolerated', error: 'read xvda: EIO' });
+    // the write request reached blkback and was answered BLKIF_RSP_ERROR
+    const ends = r.trace.filter((e) => e.kind === 'blk-req' && e.fields?.phase === 'end');
+    expect(ends.map((e) => [e.fields?.op, e.fields?.status])).toEqual([
+      ['write', -1],
+      ['read', 0],
+    ]);
+  }, 30_000);
+
+  test('fc9be616bb8f: the same order, the write lands and reads back', async () => {
+    const r = await run(fixed);
+    expect(r.failures).toEqual([]);
+    expect(r.verdict).toBe('pass');
+    expect(connectRingAt(r)).toBe(0);
+    expect(firstTime(r, (e) => e.kind === 'vbd-open')).toBe(5000);
+    expect(step(r, 'write-after-connect').status).toBe('ok');
+    expect(step(r, 'read-back').status).toBe('ok');
+  }, 30_000);
+
+  test('the pair differs only in blkback-persistent-negotiation; the fixed value on the buggy file fails its data and log checks', async () => {
+    const { a, b } = samePairSteps(buggy, fixed);
+    expect(a.versions).toEqual({ ...b.versions, blkbackPersistentNegotiation: 'aac8a70db24b' });
+    expect(b.versions.blkbackPersistentNegotiation).toBe('fc9be616bb8f');
+    expect(a.domains).toEqual(b.domains);
+    const r = await runScenario(
+      { ...a, versions: { ...a.versions, blkbackPersistentNegotiation: 'fc9be616bb8f' } },
+      { engine: 'sim' },
+    );
+    expect(r.verdict).toBe('fail');
+    expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+      'expect.data disk.img 4096@0',
+      'expect.log dom0 contains "xen-blkback: vbd-1-51712/0: invalid buffer -- could not remap it"',
+      'expect.log guest1 contains "backed has not unmapped grant"',
+      'expect.log guest1 contains "xvda disabled for further use"',
+    ]);
+  }, 30_000);
+
+  test('both triggers are needed: without the slow hotplug, or with the frontend offering persistent grants, the buggy blkback writes (seeds 1-5)', async () => {
+    const { scenario: s } = loadRunnableScenario(file(buggy));
+    const noFault = { ...s, steps: s.steps.filter((st) => st.kind !== 'fault') };
+    const offered = {
+      ...s,
+      domains: s.domains.map((d) => ({ ...d, blkfront: { featurePersistent: true } })),
+    };
+    for (const [what, variant] of [
+      ['no slow hotplug', noFault],
+      ['frontend offers persistent grants', offered],
+    ] as const) {
+      for (let seed = 1; seed <= 5; seed++) {
+        const r = await runScenario(variant, { engine: 'sim', seed, imageStore: 'memory' });
+        const got = [step(r, 'write-after-connect').status, step(r, 'read-back').status];
+        expect(got, `${what}, seed ${seed}`).toEqual(['ok', 'ok']);
+        // physical-device came first without the fault (vbd-open before connect_ring's line)
+        if (variant === noFault)
+          expect(firstTime(r, (e) => e.kind === 'vbd-open')).toBeLessThanOrEqual(connectRingAt(r)!);
+      }
+    }
+  }, 60_000);
+});
+
+// C16 in threads: the 5 s slow hotplug (500 ms real at 0.1) orders connect_ring first, the no-device wait
+// orders the hot-plug after the guest's boot, and the 100 ms wait lets blkfront mark itself connected.
+describe('C16 in the threads engine: the same verdicts as in sim', () => {
+  test.each(['c16-persistent-grant-negotiation', 'c16-persistent-grant-negotiation-fixed'])(
+    '%s',
+    async (name) => {
+      const r = await runScenario(file(name), {
+        engine: 'threads',
+        timeScale: THREADS_TIME_SCALE,
+        watchdogMs: THREADS_WATCHDOG_MS,
+      });
+      expect(r.failures).toEqual([]);
+      expect(r.verdict).toBe('pass');
+    },
+    60_000,
+  );
 });
 
 describe('C23: dom0 power-off waits 5 s per backend device (Durrant, Dec 2019)', () => {
