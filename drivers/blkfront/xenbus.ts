@@ -345,6 +345,15 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
   await gatherBackendFeatures(info);
   const fault = blkfrontSetupIndirect(info);
   if (fault !== undefined) await raiseOops(info, fault.bug, fault.detail);
+  // xlvbd_alloc_gendisk reserves the minors (EBUSY when taken) before anything is announced...
+  const taken = info.kernel.blocks.lookup(XENVBD_MAJOR, info.minor);
+  if (taken !== undefined) {
+    await devFatal(dev, XS_ERRNO.EBUSY, `xlvbd_add at ${otherend}: minor ${info.minor} is ${taken.name}`);
+    return;
+  }
+  await setState(info, XenbusState.Connected);
+  info.connected = 'connected';
+  // ...and add_disk comes last: the disk is visible only once requests can go to the ring.
   try {
     xlvbdAllocGendisk(info);
   } catch (e) {
@@ -352,8 +361,6 @@ async function blkfrontConnect(info: BlkfrontInfo): Promise<void> {
     await devFatal(dev, e.errno, `xlvbd_add at ${otherend}`);
     return;
   }
-  await setState(info, XenbusState.Connected);
-  info.connected = 'connected';
   info.env.trace.log(
     'blkfront',
     `blkfront: ${info.name}: ${flushInfo(info)} persistent grants: ${info.featurePersistent ? 'enabled;' : 'disabled;'} ` +

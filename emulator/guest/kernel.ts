@@ -173,6 +173,25 @@ export class GuestKernel {
     }
   }
 
+  /**
+   * Wait until the guest has a live block device `vdev` ("xvda"), as a program waits for udev to make
+   * /dev/xvda: blkfront adds the gendisk last, once requests can reach the ring.
+   */
+  async waitDevice(vdev: string, timeoutMs?: Millis): Promise<WaitResult> {
+    return this.env.wait(
+      this.blocks.diskAdded,
+      () => {
+        const disk = this.blocks.byName(vdev);
+        return disk !== undefined && !disk.dead;
+      },
+      {
+        what: `${vdev} to appear (add_disk)`,
+        holders: () => (this.xenwatch.task === undefined ? [] : [this.xenwatch.task]),
+        ...(timeoutMs === undefined ? {} : { timeoutMs, timeoutName: `wait for ${vdev} timeout` }),
+      },
+    );
+  }
+
   /** Guest shutdown: the frontend bus closes each connected device, waiting ≤ 5 s for each. */
   async shutdown(): Promise<void> {
     await this.bus.shutdown();

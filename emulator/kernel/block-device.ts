@@ -157,11 +157,15 @@ export interface BlockDeviceInfo {
 export class BlockLayer {
   private readonly majors = new Map<number, string>();
   private readonly disks = new Map<string, BlockDevice>();
+  /** Woken by every add_disk (the "add" uevent udev waits for before /dev/<name> appears). */
+  readonly diskAdded: WaitQueue;
 
   constructor(
     private readonly env: Env,
     private readonly waits: KernelWaits,
-  ) {}
+  ) {
+    this.diskAdded = env.waitQueue('add_disk');
+  }
 
   /** register_blkdev(): major 0 asks for a dynamic one (254 downwards); returns the major. */
   registerBlkdev(major: number, name: string): number {
@@ -219,6 +223,7 @@ export class BlockLayer {
     const bdev = new BlockDevice(this.env, options);
     this.disks.set(name, bdev);
     this.env.trace.emit('block', 'add_disk', { disk: name, major, minor, sectors: capacitySectors });
+    this.diskAdded.wakeAll();
     return bdev;
   }
 

@@ -230,6 +230,10 @@ export async function bootPvGuest(k: KernelContext): Promise<KernelInstance> {
           }),
         );
       },
+      /** The scenario's `wait: { guest, device }`: true once the disk is there, false on timeout. */
+      async waitDevice(disk: string, timeout?: number) {
+        return (await needGuest('wait for a device').waitDevice(disk, timeout)) === 'ok';
+      },
       /** The scenario's `wait: { guest, no-device }`: true once the device is gone, false on timeout. */
       async waitNoDevice(disk: string, timeout?: number) {
         return (await needGuest('wait for no device').waitNoDevice(disk, timeout)) === 'ok';

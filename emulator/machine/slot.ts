@@ -28,9 +28,11 @@ const BOOTS: Record<KernelName, KernelBoot> = {
 };
 
 /** Methods the controller may call; each forwards to the running kernel: every guest action of the
- *  scenario language, the guest wait (`wait: { guest, no-device }`), and the hello-grant demo's steps. */
+ *  scenario language, the guest waits (`wait: { guest, device | no-device }`), and the hello-grant
+ *  demo's steps. */
 export const SLOT_FORWARDED: readonly string[] = [
   ...GUEST_ACTIONS,
+  'waitDevice',
   'waitNoDevice',
   'offer',
   'accept',

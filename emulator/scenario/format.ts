@@ -100,7 +100,7 @@ function wait(w: WaitCondition): Record<string, unknown> {
       return out;
     }
     case 'guest': {
-      const out: Record<string, unknown> = { guest: w.guest, 'no-device': w.noDevice };
+      const out: Record<string, unknown> = { guest: w.guest, [w.present ? 'device' : 'no-device']: w.device };
       if (w.timeout !== undefined) out.timeout = formatDuration(w.timeout);
       return out;
     }

@@ -18,11 +18,12 @@
  *   `verify` defaults to false; `iodepth` to 1 (1..1024).
  * - Actions that take no disk (`shutdown`, `crash`) accept `{}`, nothing (`shutdown:`), or their options.
  * - `wait` takes exactly one of `time`, `xenstore` (with `value` = wait for that value, `absent: true` =
- *   wait until the node is gone, neither = wait until it exists), `domain` + `state`, or `guest` +
- *   `no-device` (a vdev: the guest's xenbus device for it has been unregistered to the end, including
- *   the final switch to Closed its xenwatch runs, and its gendisk is gone; a barrier before re-creating
- *   a frontend directory). Without `timeout` a wait has none; if nothing can progress the run reports a
- *   stall.
+ *   wait until the node is gone, neither = wait until it exists), `domain` + `state`, or `guest` with
+ *   one of `device` (a vdev: the guest's gendisk for it exists, as a program waits for udev's
+ *   /dev/xvda; blkfront adds it last, once connected) and `no-device` (its xenbus device has been
+ *   unregistered to the end, including the final switch to Closed its xenwatch runs, and its gendisk is
+ *   gone; a barrier before re-creating a frontend directory). Without `timeout` a wait has none; if
+ *   nothing can progress the run reports a stall.
  * - xenstore paths are absolute, made of [A-Za-z0-9_@-] segments (xenstored's rule), at most 3072 chars.
  *   Values written or expected may be numbers in the file; their text as written is used.
  * - `fault`: `kill-tapdisk.signal` is a signal name with or without SIG (default KILL); `kill-tapdisk.minor`
@@ -358,8 +359,11 @@ export type WaitCondition =
   | { kind: 'time'; time: Millis }
   | { kind: 'xenstore'; path: string; value?: string; absent: boolean; timeout?: Millis }
   | { kind: 'domain'; domain: string; state: DomainState; timeout?: Millis }
-  /** The guest has no block device `noDevice` (its xenbus device unregistered to the end, no gendisk). */
-  | { kind: 'guest'; guest: string; noDevice: string; timeout?: Millis };
+  /**
+   * present: the guest has a live gendisk `device`; absent: it has none and no xenbus device for it
+   * (unregistered to the end).
+   */
+  | { kind: 'guest'; guest: string; device: string; present: boolean; timeout?: Millis };
 
 export type Fault =
   | { kind: 'kill-tapdisk'; signal: string; minor?: number }

@@ -136,7 +136,7 @@ function describeWait(w: WaitCondition): string {
     case 'domain':
       return `wait for ${w.domain} to be ${w.state}`;
     case 'guest':
-      return `wait for ${w.guest} to have no device ${w.noDevice}`;
+      return `wait for ${w.guest} to have ${w.present ? 'device' : 'no device'} ${w.device}`;
   }
 }
 
@@ -293,8 +293,8 @@ async function wait(ctl: Controller, machine: Machine, w: WaitCondition): Promis
     case 'guest': {
       const ok = (await ctl.call(
         machine.engineDomainOf(w.guest),
-        'waitNoDevice',
-        w.noDevice,
+        w.present ? 'waitDevice' : 'waitNoDevice',
+        w.device,
         w.timeout,
       )) as boolean;
       return ok ? undefined : `timed out after ${formatDuration(w.timeout ?? 0)}: ${describeWait(w)}`;

@@ -703,7 +703,7 @@ class ScenarioValidator {
       time: ['time'],
       xenstore: ['xenstore', 'value', 'absent', 'timeout'],
       domain: ['domain', 'state', 'timeout'],
-      guest: ['guest', 'no-device', 'timeout'],
+      guest: ['guest', 'device', 'no-device', 'timeout'],
     };
     if (kinds.length !== 1) {
       if (kinds.length === 0) {
@@ -715,6 +715,7 @@ class ScenarioValidator {
           'value',
           'absent',
           'state',
+          'device',
           'no-device',
           'timeout',
         ]);
@@ -727,11 +728,8 @@ class ScenarioValidator {
       );
     }
     const kind = kinds[0].key as WaitCondition['kind'];
-    const required = kind === 'domain' ? ['state'] : kind === 'guest' ? ['no-device'] : [];
-    const g = c.fields(map, path, allowedFor[kind], required, {
-      state: 'state: dead',
-      'no-device': 'no-device: xvda',
-    });
+    const required = kind === 'domain' ? ['state'] : [];
+    const g = c.fields(map, path, allowedFor[kind], required, { state: 'state: dead' });
     const timeoutNode = g.get('timeout')?.value;
     const timeout = timeoutNode && c.duration(timeoutNode, keyPath(path, 'timeout'));
     if (timeoutNode && timeout === undefined) return undefined;
@@ -771,19 +769,30 @@ class ScenarioValidator {
       }
       case 'guest': {
         const guest = this.guestRef(kinds[0].value, keyPath(path, 'guest'));
-        const deviceNode = g.get('no-device')?.value;
-        // blkfront names its disks in the xvd scheme only (drivers/blkfront/vdevice.ts).
-        const device =
-          deviceNode &&
-          c.word(
-            deviceNode,
-            keyPath(path, 'no-device'),
-            XVD_DISK_RE,
-            "a guest's disk is named xvd and letters (blkfront's naming)",
-            'xvda',
+        const which = (['device', 'no-device'] as const).filter((k) => g.has(k));
+        // A misspelt key was reported already (with its suggestion): that one error says it.
+        if (which.length === 0 && map.entries.some((e) => !allowedFor.guest.includes(e.key)))
+          return undefined;
+        if (which.length !== 1) {
+          return c.fail(
+            path,
+            which.length === 0 ? map : g.get(which[1])!.keyPos,
+            which.length === 0
+              ? 'a guest wait needs device (to appear) or no-device (to be gone), e.g. no-device: xvda'
+              : 'a guest wait waits for one of device and no-device; use separate wait steps',
           );
+        }
+        const key = which[0];
+        // blkfront names its disks in the xvd scheme only (drivers/blkfront/vdevice.ts).
+        const device = c.word(
+          g.get(key)!.value,
+          keyPath(path, key),
+          XVD_DISK_RE,
+          "a guest's disk is named xvd and letters (blkfront's naming)",
+          'xvda',
+        );
         if (guest === undefined || device === undefined) return undefined;
-        const wait: WaitCondition = { kind, guest, noDevice: device };
+        const wait: WaitCondition = { kind, guest, device, present: key === 'device' };
         if (timeout !== undefined) wait.timeout = timeout;
         return wait;
       }

@@ -172,9 +172,25 @@ describe('checks across fields', () => {
       ['x.yaml:10:28: steps[0].wait.no-devcie: unknown key "no-devcie"; did you mean "no-device"?'],
     ],
     [
-      'a guest wait without no-device',
+      'a guest wait without device or no-device',
       'steps:\n  - wait: { guest: guest1, timeout: 1s }\n',
-      ['x.yaml:10:11: steps[0].wait: missing "no-device" (e.g. no-device: xvda)'],
+      [
+        'x.yaml:10:11: steps[0].wait: a guest wait needs device (to appear) or no-device (to be gone), e.g. no-device: xvda',
+      ],
+    ],
+    [
+      'a guest wait for both device and no-device',
+      'steps:\n  - wait: { guest: guest1, device: xvda, no-device: xvda }\n',
+      [
+        'x.yaml:10:42: steps[0].wait: a guest wait waits for one of device and no-device; use separate wait steps',
+      ],
+    ],
+    [
+      'a guest wait for a device blkfront cannot name',
+      'steps:\n  - wait: { guest: guest1, device: hda }\n',
+      [
+        'x.yaml:10:36: steps[0].wait.device: bad value "hda": a guest\'s disk is named xvd and letters (blkfront\'s naming); e.g. xvda',
+      ],
     ],
     [
       'a guest wait for a disk blkfront cannot name',

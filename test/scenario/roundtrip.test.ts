@@ -118,10 +118,11 @@ const wait: fc.Arbitrary<WaitCondition> = fc.oneof(
     {
       kind: fc.constant('guest' as const),
       guest,
-      noDevice: fc.constantFrom('xvda', 'xvdb', 'xvdz'),
+      device: fc.constantFrom('xvda', 'xvdb', 'xvdz'),
+      present: fc.boolean(),
       timeout: ms,
     },
-    { requiredKeys: ['kind', 'guest', 'noDevice'] },
+    { requiredKeys: ['kind', 'guest', 'device', 'present'] },
   ),
 );
 
