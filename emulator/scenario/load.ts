@@ -95,6 +95,12 @@ export interface ScenarioInput {
     disks?: string[];
     'on-poweroff'?: DomainAction;
     'on-crash'?: DomainAction;
+    /** Guest blkfront module parameters (xen_blkfront.feature_persistent=0 ...). */
+    blkfront?: {
+      'feature-persistent'?: boolean;
+      'max-indirect-segments'?: number;
+      'max-ring-page-order'?: number;
+    };
   }[];
   steps: StepInput[];
   expect?: Record<string, unknown>;

@@ -400,3 +400,15 @@ describe('the TypeScript builder', () => {
     ]);
   });
 });
+
+describe('scenario() in TypeScript: per-guest blkfront parameters', () => {
+  it('takes the YAML keys and gives the model fields', () => {
+    const s = scenario({
+      name: 'bf',
+      description: 'blkfront parameters',
+      domains: [{ name: 'guest1', blkfront: { 'feature-persistent': false, 'max-ring-page-order': 2 } }],
+      steps: [{ wait: { time: '1ms' } }],
+    });
+    expect(s.domains[0].blkfront).toEqual({ featurePersistent: false, maxRingPageOrder: 2 });
+  });
+});

@@ -12,7 +12,7 @@
 
 import { XenbusClient, type XsTransaction } from '../../../drivers/xenbus/client.js';
 import { DirectTransport, type XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
-import { isXenstoreError, XenstoreError } from '../../../drivers/xenbus/errors.js';
+import { XenstoreError } from '../../../drivers/xenbus/errors.js';
 import { type XenbusWatch, Xenwatch } from '../../../drivers/xenbus/xenwatch.js';
 import { File } from '../../kernel/file.js';
 import type { Kernel } from '../../kernel/kernel.js';
@@ -144,8 +144,8 @@ export class XsHandle {
   /** xs_rm whose result is ignored, as libxl mostly does: false when it failed. */
   async tryRm(path: string, tx?: XsTransaction): Promise<boolean> {
     try {
-      await this.client.rm(path, tx);
-      return true;
+      // ENOENT answers false without building an error; any other xenstore failure is false too.
+      return await this.client.tryRm(path, tx);
     } catch (e) {
       if (e instanceof XenstoreError) return false;
       throw e;
@@ -157,13 +157,8 @@ export class XsHandle {
   }
 
   /** xs_directory that yields undefined when the node is missing (libxl__xs_directory). */
-  async tryDirectory(path: string, tx?: XsTransaction): Promise<string[] | undefined> {
-    try {
-      return await this.client.directory(path, tx);
-    } catch (e) {
-      if (isXenstoreError(e, 'ENOENT')) return undefined;
-      throw e;
-    }
+  tryDirectory(path: string, tx?: XsTransaction): Promise<string[] | undefined> {
+    return this.client.tryDirectory(path, tx);
   }
 
   getPerms(path: string, tx?: XsTransaction): Promise<string[]> {
