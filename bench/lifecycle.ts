@@ -8,14 +8,14 @@
  *
  * The headline figure runs as benches and `explore` should: images on a RAM-backed filesystem and no
  * trace kept, one lifecycle after another in this thread. The next runs them the same way on a pool of
- * worker threads, one per core (what `explore --jobs` does): the machine's throughput. The last runs
+ * worker processes, one per core (what `explore --jobs` does): the machine's throughput. The last runs
  * one at a time as `xenpv run` does (images on disk, full trace), for comparison.
  */
 import { readFileSync } from 'node:fs';
 import { exploreScenario } from '../emulator/scenario/explore.js';
 import { type RunScenarioOptions, runScenario } from '../emulator/scenario/run.js';
 import { parseRunnableScenario } from '../emulator/scenario/run-demo.js';
-import { defaultJobs, ScenarioRunPool } from '../emulator/scenario/run-pool.js';
+import { coreCount, ScenarioRunPool } from '../emulator/scenario/run-pool.js';
 import type { BenchCase } from './harness.js';
 
 const scenarioPath = (name: string): string =>
@@ -81,7 +81,7 @@ async function lifecycles(options: Pick<RunScenarioOptions, 'imageStore' | 'trac
   );
 }
 
-/** Lifecycles per second over about 2 s, `jobs` at a time on a pool of worker threads. */
+/** Lifecycles per second over about 2 s, `jobs` at a time on a pool of worker processes. */
 async function pooledLifecycles(jobs: number): Promise<number> {
   const text = lifecycleScenarioText();
   const pool = await ScenarioRunPool.open(jobs);
@@ -132,9 +132,9 @@ export function lifecycleCases(): BenchCase[] {
       },
     },
     {
-      name: `sim lifecycles on ${defaultJobs()} worker thread(s), one per core`,
+      name: `sim lifecycles on ${coreCount()} worker process(es), one per core`,
       unit: 'runs/s',
-      run: () => pooledLifecycles(defaultJobs()),
+      run: () => pooledLifecycles(coreCount()),
     },
     {
       name: 'sim lifecycles, as `xenpv run` does them (images on disk, full trace)',
@@ -148,9 +148,9 @@ export function lifecycleCases(): BenchCase[] {
     },
     {
       // What `xenpv explore` does by default; the pool's start-up is in the figure.
-      name: `explore --seeds 200 on blktap2-teardown-deadlock (--jobs ${defaultJobs()})`,
+      name: `explore --seeds 200 --jobs ${coreCount()} on blktap2-teardown-deadlock`,
       unit: 'runs/s',
-      run: () => exploreDeadlock(200, defaultJobs()),
+      run: () => exploreDeadlock(200, coreCount()),
     },
   ];
 }

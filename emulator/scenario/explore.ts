@@ -6,7 +6,7 @@
  * - systematic: every schedule within a preemption bound, depth first (explore-systematic.ts);
  * - orderings: every order of the scenario's reorderable steps (explore-orderings.ts), base seed.
  *
- * Seeds and orderings run `jobs` at a time on worker threads (run-pool.ts), each worker with its own
+ * Seeds and orderings run `jobs` at a time in worker processes (run-pool.ts), each worker with its own
  * work dir; results are recorded in run order, so the report is the same whatever `jobs` is. Systematic
  * search stays in this thread: which schedule runs next depends on the choices of the run before it.
  * Each run builds its own machine (that is the run itself); what runs share is the parsed scenario and
@@ -49,7 +49,7 @@ export interface ExploreOptions {
   bound?: number;
   /** systematic and orderings: most runs. */
   maxRuns?: number;
-  /** seeds and orderings: runs at once, on worker threads when more than 1 (default 1). */
+  /** seeds and orderings: runs at once, in worker processes when more than 1 (default 1). */
   jobs?: number;
   demo?: DemoSpec;
   /** Work dir for the images (kept); default a fresh one on a RAM-backed filesystem, removed at the end. */

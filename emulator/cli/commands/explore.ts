@@ -4,7 +4,7 @@
  * verdict class, and print for each failing class how many runs, the shortest schedule (or the
  * ordering) and the exact `xenpv run` command that replays it. Exit 0 when every run's expectations
  * held, 1 when a class failed, 2 on invalid input. Seeds and orderings run J at a time on worker
- * threads (default: one per core); the report is the same whatever J is.
+ * processes (default: one per two cores); the report is the same whatever J is.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -312,7 +312,7 @@ export const exploreCommandModule: CommandModule<object, ExploreArgs> = {
       })
       .option('jobs', {
         type: 'number',
-        describe: `--seeds/--orderings: runs at once, on worker threads (default: one per core, ${defaultJobs()} here)`,
+        describe: `--seeds/--orderings: runs at once, in worker processes (default: one per two cores, ${defaultJobs()} here)`,
       })
       .option('json', { type: 'boolean', default: false, describe: 'Machine-readable report on stdout' })
       .option('out', { type: 'string', describe: 'Directory for replay files (default: a new temp dir)' })
