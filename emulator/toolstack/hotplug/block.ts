@@ -19,7 +19,10 @@
  * Started by udev under the 4.2 rules (UDEV_CALL), it exits 0 when libxl runs the scripts (udev-gate.ts).
  * XENBUS_PATH from a uevent is relative ("backend/vbd/1/51712"): xenstore resolves it in dom0's home.
  * A slow `add` (armSlowHotplugAdd: a loaded dom0, a slow losetup) sleeps before it writes
- * `physical-device`, so the frontend may connect first (C16).
+ * `physical-device`, so the frontend may connect first (C16). In the loop-file branch the sleep sits
+ * where the script's time goes, before it binds the file: the 2009 script walked /dev/loop* running
+ * `losetup $dev` on each for its sharing check before `losetup $loopdev $file`. A `remove` during that
+ * sleep finds no `node` (C21); one after the bind finds it and unbinds the device.
  */
 import type { XsDaemonConnector } from '../../../drivers/xenbus/direct-transport.js';
 import type { Kernel } from '../../kernel/kernel.js';
@@ -147,19 +150,25 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
       if (state !== '2') await fatal(`Path closed or removed during hotplug add: ${xbPath} state: ${state}`);
     }
 
-    async function writeDev(major: number, minor: number, dev: string): Promise<void> {
-      // An armed delay goes to the first run that gets this far (a run that fails earlier keeps none).
+    /**
+     * An armed delay goes to the first run that gets this far (a run that fails earlier keeps none):
+     * before the loop device is bound (`losetup`) or, for a real device, before physical-device.
+     */
+    async function slowDown(before: 'losetup' | 'physical-device'): Promise<void> {
       const slowBy = slowAdds.get(kernel)?.shift();
-      if (slowBy !== undefined) {
-        kernel.env.trace.emit('fault', 'fault', {
-          fault: 'slow-hotplug',
-          pid: proc.pid,
-          path: xbPath,
-          ms: slowBy,
-        });
-        // nanosleep: a SIGKILL (libxl's hotplug timeout) kills the script before it writes anything.
-        await proc.sleep(slowBy);
-      }
+      if (slowBy === undefined) return;
+      kernel.env.trace.emit('fault', 'fault', {
+        fault: 'slow-hotplug',
+        pid: proc.pid,
+        path: xbPath,
+        ms: slowBy,
+        before,
+      });
+      // nanosleep: a SIGKILL (libxl's hotplug timeout) kills the script before it writes anything.
+      await proc.sleep(slowBy);
+    }
+
+    async function writeDev(major: number, minor: number, dev: string): Promise<void> {
       await xs.write(`${xbPath}/physical-device`, majorMinorHex(major, minor));
       await xs.write(`${xbPath}/physical-device-path`, dev);
       await xs.write(`${xbPath}/hotplug-status`, 'connected');
@@ -171,6 +180,7 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
       if (fixed) await claimLock(kernel, proc, 'block');
       try {
         if (fixed) await checkStillWanted();
+        await slowDown('losetup');
         const free = await run(LOSETUP_PATH, ['-f']);
         const loopdev = free.code === 0 ? (free.out[0] ?? '') : '';
         if (loopdev === '') return await fatal('Failed to find an unused loop device');
@@ -241,6 +251,7 @@ export function blockScript(kernel: Kernel, xenstored: XsDaemonConnector): Progr
       await claimLock(kernel, proc, 'block');
       try {
         await checkStillWanted();
+        await slowDown('physical-device');
         await writeDev(node.major, node.minor, dev);
       } finally {
         releaseLock(kernel, proc, 'block');
