@@ -10,8 +10,10 @@ import type { Kernel } from '../../emulator/kernel/kernel.js';
 import { Kernel as KernelClass } from '../../emulator/kernel/kernel.js';
 import { LoopDevices } from '../../emulator/kernel/loop.js';
 import type { Process } from '../../emulator/kernel/process.js';
+import type { TraceEvent } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
 import {
+  armSlowHotplugAdd,
   BLOCK_SCRIPT,
   type BlockScriptVersion,
   blockScript,
@@ -47,9 +49,14 @@ interface Outcome {
  */
 async function onHost(
   version: BlockScriptVersion,
-  drive: (h: { k: Kernel; xs: XsClient; start: (action: 'add' | 'remove') => Process }) => Promise<Process[]>,
+  drive: (h: {
+    k: Kernel;
+    xs: XsClient;
+    loops: LoopDevices;
+    start: (action: 'add' | 'remove') => Process;
+  }) => Promise<Process[]>,
   seed = 1,
-): Promise<Outcome> {
+): Promise<Outcome & { trace: readonly TraceEvent[] }> {
   const file = imageFile();
   const engine = createSimEngine({ seed });
   const r = await engine.run(async (ctl) => {
@@ -70,7 +77,7 @@ async function onHost(
       xs.write(`/local/domain/0/${BE}/${n}`, v!);
     const start = (action: 'add' | 'remove') =>
       k.spawn(SCRIPT, hotplugArgs(SCRIPT, action, `/local/domain/0/${BE}`), { name: `block-${action}` });
-    const [addProc, removeProc] = await drive({ k, xs, start });
+    const [addProc, removeProc] = await drive({ k, xs, loops, start });
     const code = async (p: Process) => (await k.processes.waitExit(p))?.code ?? -1;
     const add = await code(addProc!);
     const remove = await code(removeProc!);
@@ -83,7 +90,31 @@ async function onHost(
     };
   });
   if (r.outcome !== 'completed') throw new Error(`run ${r.outcome}: ${r.error?.stack}`);
-  return r.value as Outcome;
+  return { ...(r.value as Outcome), trace: r.trace };
+}
+
+/**
+ * `add` armed to sleep 1 s; 500 ms in the toolstack gives up on the device (state Closed) and runs
+ * `remove`, as xl block-detach does while the hotplug add is still at work (the C21 scenario pair).
+ */
+async function removeDuringSlowAdd(version: BlockScriptVersion) {
+  let boundDuringSleep = -1;
+  let removeEnd = -1;
+  const o = await onHost(version, async ({ k, xs, loops, start }) => {
+    armSlowHotplugAdd(k, 1000);
+    const add = start('add');
+    await k.env.sleep(500);
+    boundDuringSleep = loops.list().length;
+    xs.write(`/local/domain/0/${BE}/state`, '6');
+    const remove = start('remove');
+    k.env.spawn('remove-end', async () => {
+      await k.processes.waitExit(remove);
+      removeEnd = k.env.now();
+    });
+    return [add, remove];
+  });
+  const slow = o.trace.find((e) => e.comp === 'fault' && e.fields?.fault === 'slow-hotplug');
+  return { ...o, before: slow?.fields?.before, boundDuringSleep, removeEnd };
 }
 
 /** The toolstack gave up on the device (state Closed) and ran `remove` to its end before `add` ran. */
@@ -158,5 +189,37 @@ describe('block script, loop files (C21)', () => {
     };
     expect(await leaks('92e6cb5673')).toBe(0);
     expect(await leaks('2009-pre')).toBeGreaterThan(0);
+  });
+
+  test.each([
+    {
+      version: '2009-pre' as const,
+      // remove runs at once, finds no node and fails; add wakes at 1 s and binds loop0 for good
+      want: {
+        add: 0,
+        remove: 1,
+        removeEnd: 500,
+        loops: 1,
+        node: '/dev/loop0',
+        error: `xenstore-read /local/domain/0/${BE}/node failed.`,
+      },
+    },
+    {
+      version: '92e6cb5673' as const,
+      // add checked InitWait under the lock before its sleep; remove waits for the lock, then unbinds
+      want: { add: 0, remove: 0, removeEnd: 1000, loops: 0, node: '/dev/loop0', error: undefined },
+    },
+  ])('remove while a slow add sleeps before losetup ($version)', async ({ version, want }) => {
+    const o = await removeDuringSlowAdd(version);
+    expect(o.before).toBe('losetup');
+    expect(o.boundDuringSleep).toBe(0);
+    expect({
+      add: o.add,
+      remove: o.remove,
+      removeEnd: o.removeEnd,
+      loops: o.loops.length,
+      node: o.node,
+      error: o.hotplugError,
+    }).toEqual(want);
   });
 });
