@@ -407,8 +407,22 @@ export class Scheduler {
 
   // --- blocking primitives ---------------------------------------------------------------------------
 
-  async wait(q: SchedWaitQueue, cond: () => boolean, options: WaitOptions): Promise<WaitResult> {
-    if (cond()) return 'ok';
+  wait(q: SchedWaitQueue, cond: () => boolean, options: WaitOptions): Promise<WaitResult> {
+    // A condition already true costs no async frame: a fifth of a lifecycle's waits end here.
+    let ready: boolean;
+    try {
+      ready = cond();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return ready ? WAIT_OK : this.waitBlocking(q, cond, options);
+  }
+
+  private async waitBlocking(
+    q: SchedWaitQueue,
+    cond: () => boolean,
+    options: WaitOptions,
+  ): Promise<WaitResult> {
     const task = this.current();
     if (task.halted) return this.block(task).then(() => 'ok' as const);
     checkWaitOptions(options);
@@ -549,6 +563,10 @@ export class Scheduler {
   }
 }
 
+/** Shared settled results for the paths that never block (awaiting a settled promise is all they need). */
+const WAIT_OK: Promise<WaitResult> = Promise.resolve('ok');
+const SETTLED: Promise<void> = Promise.resolve();
+
 export function checkWaitOptions(options: WaitOptions): void {
   if (options === null || typeof options !== 'object') {
     throw new Error('wait: options are required ({ what: "..." })');
@@ -582,13 +600,23 @@ export class SchedMutex implements Mutex {
     return { what: `${o.label} to unlock ${this.name}`, holders: () => [o] };
   }
 
-  async lock(what?: string): Promise<void> {
-    const task = this.sched.current();
+  lock(what?: string): Promise<void> {
+    let task: SchedTask;
+    try {
+      task = this.sched.current();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (task.halted) return this.sched.block(task);
+    // Uncontended (most locks): no async frame, the caller awaits a settled promise.
     if (this.owner === undefined) {
       this.owner = task;
-      return;
+      return SETTLED;
     }
+    return this.lockContended(task, what);
+  }
+
+  private async lockContended(task: SchedTask, what: string | undefined): Promise<void> {
     this.waiters.push(task);
     task.wait = { what: what ?? `mutex ${this.name}`, holders: () => (this.owner ? [this.owner] : []) };
     task.blockKind = 'lock';
