@@ -215,11 +215,11 @@ export class EventChannels {
   }
 
   private lock(slot: number): void {
-    spinLock(this.s.dom, this.s.base(slot) + DF_LOCK_EVTCHN, this.s.token, `slot ${slot} event channels`);
+    spinLock(this.s.dom, this.s.base(slot) + DF_LOCK_EVTCHN, this.s.token, 'event channels', slot);
   }
 
   private unlock(slot: number): void {
-    spinUnlock(this.s.dom, this.s.base(slot) + DF_LOCK_EVTCHN, this.s.token, `slot ${slot} event channels`);
+    spinUnlock(this.s.dom, this.s.base(slot) + DF_LOCK_EVTCHN, this.s.token, 'event channels', slot);
   }
 
   /** Lock two domains' tables in slot order (once if they are the same). */

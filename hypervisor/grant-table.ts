@@ -266,7 +266,7 @@ export class GrantTables {
     const s = this.s;
     const slot = s.slotOf(domid);
     if (slot < 0) return -1;
-    spinLock(s.dom, s.base(slot) + DF_LOCK_GNT, s.token, `d${domid} grant table`);
+    spinLock(s.dom, s.base(slot) + DF_LOCK_GNT, s.token, 'grant table', slot);
     // The slot may have been recycled between lookup and lock.
     if (s.field(slot, DF_STATE) === DS_FREE || s.field(slot, DF_DOMID) !== domid) {
       this.unlockGnt(slot);
@@ -276,7 +276,7 @@ export class GrantTables {
   }
 
   private unlockGnt(slot: number): void {
-    spinUnlock(this.s.dom, this.s.base(slot) + DF_LOCK_GNT, this.s.token, `slot ${slot} grant table`);
+    spinUnlock(this.s.dom, this.s.base(slot) + DF_LOCK_GNT, this.s.token, 'grant table', slot);
   }
 
   // ---- maptrack ----
@@ -285,7 +285,7 @@ export class GrantTables {
   private getHandle(slot: number): number {
     const s = this.s;
     const lockAt = s.base(slot) + DF_LOCK_MAPTRACK;
-    spinLock(s.dom, lockAt, s.token, `slot ${slot} maptrack`);
+    spinLock(s.dom, lockAt, s.token, 'maptrack', slot);
     try {
       let head = s.field(slot, DF_MT_HEAD);
       if (head === MT_NONE) {
@@ -311,7 +311,7 @@ export class GrantTables {
       s.setField(slot, DF_MT_IN_USE, s.field(slot, DF_MT_IN_USE) + 1);
       return head;
     } finally {
-      spinUnlock(s.dom, lockAt, s.token, `slot ${slot} maptrack`);
+      spinUnlock(s.dom, lockAt, s.token, 'maptrack', slot);
     }
   }
 
@@ -319,7 +319,7 @@ export class GrantTables {
   private putHandle(slot: number, handle: number): void {
     const s = this.s;
     const lockAt = s.base(slot) + DF_LOCK_MAPTRACK;
-    spinLock(s.dom, lockAt, s.token, `slot ${slot} maptrack`);
+    spinLock(s.dom, lockAt, s.token, 'maptrack', slot);
     try {
       const off = this.maptrackOffset(slot, handle);
       Atomics.store(s.mem16, (off + 4) >>> 1, 0);
@@ -330,7 +330,7 @@ export class GrantTables {
       s.setField(slot, DF_MT_TAIL, handle);
       s.setField(slot, DF_MT_IN_USE, s.field(slot, DF_MT_IN_USE) - 1);
     } finally {
-      spinUnlock(s.dom, lockAt, s.token, `slot ${slot} maptrack`);
+      spinUnlock(s.dom, lockAt, s.token, 'maptrack', slot);
     }
   }
 

@@ -11,19 +11,29 @@ export class SpinLockError extends Error {
   override readonly name = 'SpinLockError';
 }
 
-export function spinLock(words: Int32Array, index: number, token: number, what: string): void {
+/**
+ * `what` names the lock and `slot` (when >= 0) the domain slot it belongs to; the two are joined only
+ * for an error, so the uncontended path builds no string.
+ */
+export function spinLock(words: Int32Array, index: number, token: number, what: string, slot = -1): void {
   if (Atomics.compareExchange(words, index, 0, token) === 0) return;
   let spins = 0;
   for (;;) {
     const holder = Atomics.load(words, index);
-    if (holder === token) throw new SpinLockError(`${what}: lock re-entered by its holder (token ${token})`);
+    if (holder === token)
+      throw new SpinLockError(`${lockName(what, slot)}: lock re-entered by its holder (token ${token})`);
     if (holder === 0 && Atomics.compareExchange(words, index, 0, token) === 0) return;
     // Another thread holds it for a few memory updates; back off without sleeping for long.
     if (++spins % 1024 === 0) Atomics.wait(words, index, holder, 0);
   }
 }
 
-export function spinUnlock(words: Int32Array, index: number, token: number, what: string): void {
+export function spinUnlock(words: Int32Array, index: number, token: number, what: string, slot = -1): void {
   const prev = Atomics.compareExchange(words, index, token, 0);
-  if (prev !== token) throw new SpinLockError(`${what}: unlock by token ${token} but holder is ${prev}`);
+  if (prev !== token)
+    throw new SpinLockError(`${lockName(what, slot)}: unlock by token ${token} but holder is ${prev}`);
+}
+
+function lockName(what: string, slot: number): string {
+  return slot >= 0 ? `slot ${slot} ${what}` : what;
 }
