@@ -6,7 +6,7 @@
  * the trace flow id of its watch-fire in xenstored (the count of WATCH_EVENTs on this stream,
  * watch-flow.ts).
  */
-import type { Env, Mutex, WaitQueue } from '../../emulator/runtime/engine.js';
+import type { Env, Holder, Mutex, WaitQueue } from '../../emulator/runtime/engine.js';
 import { isXenstoreError, XenstoreError } from './errors.js';
 import type { XsTransport } from './transport.js';
 import { attachWithWatchStream, watchFlowId, watchFlowKey } from './watch-flow.js';
@@ -38,6 +38,7 @@ export interface XenbusClientOptions {
 }
 
 interface PendingRequest {
+  readonly reqId: number;
   readonly type: number;
   reply: XsMessage | undefined;
 }
@@ -45,7 +46,13 @@ interface PendingRequest {
 export class XenbusClient {
   private nextReqId = 1;
   private nextToken = 1;
-  private readonly pending = new Map<number, PendingRequest>();
+  /**
+   * Requests awaiting their reply, in no order: rarely more than a few, so a scan beats a Map, whose
+   * table was rebuilt as requests came and went.
+   */
+  private readonly pending: PendingRequest[] = [];
+  /** The holders of a reply wait (made once, not per request). */
+  private readonly replyServers = (): readonly Holder[] => this.transport.servers();
   private readonly watches = new Map<string, XenbusWatch>();
   private readonly replies: WaitQueue;
   /** Serialises writes into the transport so messages never interleave (xb_write_mutex). */
@@ -328,13 +335,13 @@ export class XenbusClient {
     if (this.broken) throw new XenstoreError('EIO', xsTypeName(type), path, this.broken.message);
     const reqId = this.nextReqId;
     this.nextReqId = (this.nextReqId + 1) >>> 0 || 1;
-    const p: PendingRequest = { type, reply: undefined };
-    this.pending.set(reqId, p);
+    const p: PendingRequest = { reqId, type, reply: undefined };
+    this.pending.push(p);
     let message: Uint8Array;
     try {
       message = encodeMessage({ type, reqId, txId: tx?.id ?? XBT_NIL, payload });
     } catch (e) {
-      this.pending.delete(reqId);
+      this.forget(p);
       throw new XenstoreError('E2BIG', xsTypeName(type), path, (e as Error).message);
     }
     try {
@@ -348,11 +355,11 @@ export class XenbusClient {
       if (p.reply === undefined && this.broken === undefined) {
         await this.env.wait(this.replies, () => p.reply !== undefined || this.broken !== undefined, {
           what: `xenstore reply to ${xsTypeName(type)}${path === undefined ? '' : ` ${path}`}`,
-          holders: () => this.transport.servers(),
+          holders: this.replyServers,
         });
       }
     } finally {
-      this.pending.delete(reqId);
+      this.forget(p);
     }
     const reply = p.reply;
     if (!reply) throw new XenstoreError('EIO', xsTypeName(type), path, this.brokenReason());
@@ -376,13 +383,28 @@ export class XenbusClient {
       this.options.xenwatch.queueEvent(w, path, token, flow);
       return;
     }
-    const p = this.pending.get(m.reqId);
+    const p = this.findPending(m.reqId);
     if (!p || p.reply) {
       this.env.trace.log(this.comp, `reply ${xsTypeName(m.type)} for unknown req_id ${m.reqId} ignored`);
       return;
     }
     p.reply = m;
     this.replies.wakeAll();
+  }
+
+  private findPending(reqId: number): PendingRequest | undefined {
+    const list = this.pending;
+    for (let i = 0; i < list.length; i++) if (list[i].reqId === reqId) return list[i];
+    return undefined;
+  }
+
+  /** Take `p` off the pending list (the last entry moves into its place). */
+  private forget(p: PendingRequest): void {
+    const list = this.pending;
+    const i = list.indexOf(p);
+    if (i < 0) return;
+    const last = list.pop()!;
+    if (i < list.length) list[i] = last;
   }
 
   private brokenReason(): string {

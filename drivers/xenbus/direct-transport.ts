@@ -37,6 +37,8 @@ export interface DirectTransportOptions {
   label?: string;
 }
 
+const SENT: Promise<void> = Promise.resolve();
+
 export class DirectTransport implements XsTransport {
   readonly label: string;
   private conn: XsDaemonConnection | undefined;
@@ -81,10 +83,16 @@ export class DirectTransport implements XsTransport {
     for (const m of early) sink(m);
   }
 
-  async send(message: Uint8Array): Promise<void> {
-    if (this.failed) throw this.failed;
-    if (!this.conn) throw new Error(`${this.label}: send() before attach()`);
-    this.conn.receive(message);
+  send(message: Uint8Array): Promise<void> {
+    // Not async: the daemon takes the message at once, so a settled promise is all a caller awaits.
+    if (this.failed) return Promise.reject(this.failed);
+    if (!this.conn) return Promise.reject(new Error(`${this.label}: send() before attach()`));
+    try {
+      this.conn.receive(message);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return SENT;
   }
 
   /**
