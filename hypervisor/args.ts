@@ -18,3 +18,21 @@ export function checkAddr(value: unknown, field: string): number {
   }
   return value;
 }
+
+/** The name of field `field` of hypercall op `index` in an error ("ops[3].ref"). */
+export function opField(index: number, field: string): string {
+  return `ops[${index}].${field}`;
+}
+
+/** checkUint of a field of op `index`: the field's name is built only when the check fails. */
+export function checkOpUint(value: unknown, bits: 8 | 16 | 32, index: number, field: string): number {
+  const max = bits === 32 ? 0xffffffff : (1 << bits) - 1;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max) return value;
+  return checkUint(value, bits, opField(index, field));
+}
+
+/** checkAddr of a field of op `index`: the field's name is built only when the check fails. */
+export function checkOpAddr(value: unknown, index: number, field: string): number {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value;
+  return checkAddr(value, opField(index, field));
+}

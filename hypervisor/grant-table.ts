@@ -10,7 +10,7 @@
  * the memory lock is taken inside either. The shared entry flags are only changed with 16-bit
  * atomics, because the granting guest races on them without any lock.
  */
-import { checkAddr, checkUint } from './args.js';
+import { checkOpAddr, checkOpUint, opField } from './args.js';
 import {
   ACTIVE_FRAMES_PER_GRANT_FRAME,
   ACTIVE_PER_FRAME,
@@ -142,6 +142,12 @@ interface CopyBuf {
   readonly: boolean;
   isGrant: boolean;
 }
+
+/** Field names of a copy's two sides, made once (an error names e.g. "ops[2].dest.ref"). */
+const COPY_FIELD_NAMES = {
+  source: { domid: 'source.domid', offset: 'source.offset', ref: 'source.ref', gmfn: 'source.gmfn' },
+  dest: { domid: 'dest.domid', offset: 'dest.offset', ref: 'dest.ref', gmfn: 'dest.gmfn' },
+} as const;
 
 export class GrantTables {
   hooks: GrantTableHooks = { lastPinDropped: () => {} };
@@ -437,11 +443,11 @@ export class GrantTables {
 
   // ---- GNTTABOP_map_grant_ref ----
 
-  checkMap(op: GnttabMapGrantRef, at: string): void {
-    checkAddr(op.hostAddr, `${at}.hostAddr`);
-    checkUint(op.flags, 32, `${at}.flags`);
-    checkUint(op.ref, 32, `${at}.ref`);
-    checkUint(op.dom, 16, `${at}.dom`);
+  checkMap(op: GnttabMapGrantRef, index: number): void {
+    checkOpAddr(op.hostAddr, index, 'hostAddr');
+    checkOpUint(op.flags, 32, index, 'flags');
+    checkOpUint(op.ref, 32, index, 'ref');
+    checkOpUint(op.dom, 16, index, 'dom');
   }
 
   mapOne(lslot: number, ldomid: number, op: GnttabMapGrantRef): void {
@@ -500,10 +506,10 @@ export class GrantTables {
 
   // ---- GNTTABOP_unmap_grant_ref ----
 
-  checkUnmap(op: GnttabUnmapGrantRef, at: string): void {
-    checkAddr(op.hostAddr, `${at}.hostAddr`);
-    checkAddr(op.devBusAddr, `${at}.devBusAddr`);
-    checkUint(op.handle, 32, `${at}.handle`);
+  checkUnmap(op: GnttabUnmapGrantRef, index: number): void {
+    checkOpAddr(op.hostAddr, index, 'hostAddr');
+    checkOpAddr(op.devBusAddr, index, 'devBusAddr');
+    checkOpUint(op.handle, 32, index, 'handle');
   }
 
   /** `release` = gnttab_release_mappings (drop both kinds of mapping regardless of addresses). */
@@ -584,18 +590,22 @@ export class GrantTables {
 
   // ---- GNTTABOP_copy ----
 
-  checkCopy(op: GnttabCopy, at: string): void {
-    checkUint(op.flags, 16, `${at}.flags`);
-    checkUint(op.len, 16, `${at}.len`);
-    for (const side of ['source', 'dest'] as const) {
-      const p = op[side];
-      if (typeof p !== 'object' || p === null) throw new RangeError(`${at}.${side} must be an object`);
-      checkUint(p.domid, 16, `${at}.${side}.domid`);
-      checkUint(p.offset, 16, `${at}.${side}.offset`);
-      const isGref = (op.flags & (side === 'source' ? GNTCOPY_source_gref : GNTCOPY_dest_gref)) !== 0;
-      if (isGref) checkUint(p.ref, 32, `${at}.${side}.ref`);
-      else checkUint(p.gmfn, 32, `${at}.${side}.gmfn`);
-    }
+  checkCopy(op: GnttabCopy, index: number): void {
+    checkOpUint(op.flags, 16, index, 'flags');
+    checkOpUint(op.len, 16, index, 'len');
+    this.checkCopySide(op, index, 'source', (op.flags & GNTCOPY_source_gref) !== 0);
+    this.checkCopySide(op, index, 'dest', (op.flags & GNTCOPY_dest_gref) !== 0);
+  }
+
+  private checkCopySide(op: GnttabCopy, index: number, side: 'source' | 'dest', isGref: boolean): void {
+    const p = op[side];
+    if (typeof p !== 'object' || p === null)
+      throw new RangeError(`${opField(index, side)} must be an object`);
+    const names = COPY_FIELD_NAMES[side];
+    checkOpUint(p.domid, 16, index, names.domid);
+    checkOpUint(p.offset, 16, index, names.offset);
+    if (isGref) checkOpUint(p.ref, 32, index, names.ref);
+    else checkOpUint(p.gmfn, 32, index, names.gmfn);
   }
 
   copyOne(lslot: number, ldomid: number, op: GnttabCopy): void {
@@ -699,9 +709,9 @@ export class GrantTables {
 
   // ---- GNTTABOP_setup_table / GNTTABOP_query_size ----
 
-  checkSetup(op: GnttabSetupTable, at: string): void {
-    checkUint(op.dom, 16, `${at}.dom`);
-    checkUint(op.nrFrames, 32, `${at}.nrFrames`);
+  checkSetup(op: GnttabSetupTable, index: number): void {
+    checkOpUint(op.dom, 16, index, 'dom');
+    checkOpUint(op.nrFrames, 32, index, 'nrFrames');
   }
 
   setupOne(ldomid: number, privileged: boolean, op: GnttabSetupTable): void {
@@ -738,8 +748,8 @@ export class GrantTables {
     }
   }
 
-  checkQuery(op: GnttabQuerySize, at: string): void {
-    checkUint(op.dom, 16, `${at}.dom`);
+  checkQuery(op: GnttabQuerySize, index: number): void {
+    checkOpUint(op.dom, 16, index, 'dom');
   }
 
   queryOne(ldomid: number, privileged: boolean, op: GnttabQuerySize): void {

@@ -289,31 +289,31 @@ export class Hypercalls {
     switch (cmd) {
       case GNTTABOP_map_grant_ref: {
         const list = ops as GnttabMapGrantRef[];
-        for (const [i, op] of list.entries()) g.checkMap(op, `ops[${i}]`);
+        for (let i = 0; i < list.length; i++) g.checkMap(list[i], i);
         for (const op of list) g.mapOne(slot, this.domid, op);
         return 0;
       }
       case GNTTABOP_unmap_grant_ref: {
         const list = ops as GnttabUnmapGrantRef[];
-        for (const [i, op] of list.entries()) g.checkUnmap(op, `ops[${i}]`);
+        for (let i = 0; i < list.length; i++) g.checkUnmap(list[i], i);
         for (const op of list) g.unmapOne(slot, op);
         return 0;
       }
       case GNTTABOP_setup_table: {
         const list = ops as GnttabSetupTable[];
-        for (const [i, op] of list.entries()) g.checkSetup(op, `ops[${i}]`);
+        for (let i = 0; i < list.length; i++) g.checkSetup(list[i], i);
         for (const op of list) g.setupOne(this.domid, priv, op);
         return 0;
       }
       case GNTTABOP_copy: {
         const list = ops as GnttabCopy[];
-        for (const [i, op] of list.entries()) g.checkCopy(op, `ops[${i}]`);
+        for (let i = 0; i < list.length; i++) g.checkCopy(list[i], i);
         for (const op of list) g.copyOne(slot, this.domid, op);
         return 0;
       }
       case GNTTABOP_query_size: {
         const list = ops as GnttabQuerySize[];
-        for (const [i, op] of list.entries()) g.checkQuery(op, `ops[${i}]`);
+        for (let i = 0; i < list.length; i++) g.checkQuery(list[i], i);
         for (const op of list) g.queryOne(this.domid, priv, op);
         return 0;
       }
