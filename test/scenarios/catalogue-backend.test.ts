@@ -6,16 +6,14 @@ import { describe, expect, test } from 'vitest';
 import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
-import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
-
-const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
+import { describeThreadsVerdicts, scenarioFile } from './catalogue-files.js';
 
 const writeStep = (r: Awaited<ReturnType<typeof runScenario>>) =>
   r.steps.find((s) => s.description.startsWith('guest1: write xvda'))!;
 
 describe('C7: blkback disconnect on frontend Closing (6f5986bce558)', () => {
   test('2012: the write issued during the detach is lost and fails only at the forced removal', async () => {
-    const r = await runScenario(file('c7-blkback-disconnect-on-closing'), { engine: 'sim' });
+    const r = await runScenario(scenarioFile('c7-blkback-disconnect-on-closing'), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     const w = writeStep(r);
@@ -25,7 +23,7 @@ describe('C7: blkback disconnect on frontend Closing (6f5986bce558)', () => {
   }, 30_000);
 
   test('2013: the same write is served at once', async () => {
-    const r = await runScenario(file('c7-blkback-disconnect-on-closing-fixed'), { engine: 'sim' });
+    const r = await runScenario(scenarioFile('c7-blkback-disconnect-on-closing-fixed'), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     const w = writeStep(r);
@@ -34,8 +32,8 @@ describe('C7: blkback disconnect on frontend Closing (6f5986bce558)', () => {
   }, 30_000);
 
   test('the two files differ only in the blkback version', () => {
-    const a = loadRunnableScenario(file('c7-blkback-disconnect-on-closing')).scenario;
-    const b = loadRunnableScenario(file('c7-blkback-disconnect-on-closing-fixed')).scenario;
+    const a = loadRunnableScenario(scenarioFile('c7-blkback-disconnect-on-closing')).scenario;
+    const b = loadRunnableScenario(scenarioFile('c7-blkback-disconnect-on-closing-fixed')).scenario;
     expect(a.versions).toEqual({ ...b.versions, blkback: '2012' });
     expect(b.versions.blkback).toBe('2013');
     const strip = (s: typeof a) => JSON.stringify(s.steps, (k, v) => (k === 'at' ? undefined : v));
@@ -43,19 +41,19 @@ describe('C7: blkback disconnect on frontend Closing (6f5986bce558)', () => {
   });
 
   test('one switch, 2012 -> 2013, on the buggy file: the data check fails because the write landed', async () => {
-    const { scenario: s } = loadRunnableScenario(file('c7-blkback-disconnect-on-closing'));
+    const { scenario: s } = loadRunnableScenario(scenarioFile('c7-blkback-disconnect-on-closing'));
     const r = await runScenario({ ...s, versions: { ...s.versions, blkback: '2013' } }, { engine: 'sim' });
     expect(r.verdict).toBe('fail');
     expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['expect.data disk.img 65536@0']);
   }, 30_000);
 });
 
-const run = (name: string) => runScenario(file(name), { engine: 'sim' });
+const run = (name: string) => runScenario(scenarioFile(name), { engine: 'sim' });
 
 /** The two files of a pair differ only in `versions` (and names/descriptions). */
 function samePairSteps(buggy: string, fixed: string) {
-  const a = loadRunnableScenario(file(buggy)).scenario;
-  const b = loadRunnableScenario(file(fixed)).scenario;
+  const a = loadRunnableScenario(scenarioFile(buggy)).scenario;
+  const b = loadRunnableScenario(scenarioFile(fixed)).scenario;
   const strip = (s: typeof a) => JSON.stringify(s.steps, (k, v) => (k === 'at' ? undefined : v));
   expect(strip(a)).toBe(strip(b));
   return { a, b };
@@ -216,7 +214,7 @@ describe('C9: disconnect with I/O in flight (2014 vs 2017)', () => {
   }, 30_000);
 
   test('an oops the scenario did not expect fails the run, and so does one that does not match', async () => {
-    const { scenario: s } = loadRunnableScenario(file('c9-disconnect-with-io-in-flight'));
+    const { scenario: s } = loadRunnableScenario(scenarioFile('c9-disconnect-with-io-in-flight'));
     const { oops: _, ...rest } = s.expect;
     const none = await runScenario({ ...s, expect: rest }, { engine: 'sim' });
     expect(none.verdict).toBe('fail');
@@ -290,7 +288,7 @@ describe('C16: persistent-grant negotiation vs. hotplug order (aac8a70db24b vs f
   }, 30_000);
 
   test('both triggers are needed: without the slow hotplug, or with the frontend offering persistent grants, the buggy blkback writes (seeds 1-5)', async () => {
-    const { scenario: s } = loadRunnableScenario(file(buggy));
+    const { scenario: s } = loadRunnableScenario(scenarioFile(buggy));
     const noFault = { ...s, steps: s.steps.filter((st) => st.kind !== 'fault') };
     const offered = {
       ...s,
@@ -313,22 +311,11 @@ describe('C16: persistent-grant negotiation vs. hotplug order (aac8a70db24b vs f
 });
 
 // C16 in threads: the 5 s slow hotplug (500 ms real at 0.1) orders connect_ring first, the no-device wait
-// orders the hot-plug after the guest's boot, and the 100 ms wait lets blkfront mark itself connected.
-describe('C16 in the threads engine: the same verdicts as in sim', () => {
-  test.each(['c16-persistent-grant-negotiation', 'c16-persistent-grant-negotiation-fixed'])(
-    '%s',
-    async (name) => {
-      const r = await runScenario(file(name), {
-        engine: 'threads',
-        timeScale: THREADS_TIME_SCALE,
-        watchdogMs: THREADS_WATCHDOG_MS,
-      });
-      expect(r.failures).toEqual([]);
-      expect(r.verdict).toBe('pass');
-    },
-    60_000,
-  );
-});
+// orders the hot-plug after the guest's boot, and the device wait lets blkfront add its disk.
+describeThreadsVerdicts('C16 in the threads engine: the same verdicts as in sim', [
+  'c16-persistent-grant-negotiation',
+  'c16-persistent-grant-negotiation-fixed',
+]);
 
 describe('C23: dom0 power-off waits 5 s per backend device (Durrant, Dec 2019)', () => {
   const dmesg0 = (r: Awaited<ReturnType<typeof runScenario>>) => r.dmesg[0]!.join('\n');
@@ -370,7 +357,7 @@ describe('C23: dom0 power-off waits 5 s per backend device (Durrant, Dec 2019)',
   });
 
   test('one switch on the buggy file: the 10 s expectation and the stalls are gone', async () => {
-    const { scenario: s } = loadRunnableScenario(file('c23-dom0-shutdown-backend-timeout'));
+    const { scenario: s } = loadRunnableScenario(scenarioFile('c23-dom0-shutdown-backend-timeout'));
     const r = await runScenario(
       { ...s, versions: { ...s.versions, xenbusBackendShutdown: 'frontend-only' } },
       { engine: 'sim' },

@@ -8,13 +8,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
-import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
-
-const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
+import { describeThreadsVerdicts, scenarioFile } from './catalogue-files.js';
 
 /** The `steps:` block of a scenario file, comments dropped: what both files of a pair must share. */
 function stepsText(name: string): string {
-  const text = readFileSync(file(name), 'utf8');
+  const text = readFileSync(scenarioFile(name), 'utf8');
   const from = text.indexOf('\nsteps:\n');
   const to = text.indexOf('\nexpect:\n');
   return text
@@ -33,8 +31,8 @@ describe('C14: backend Connected before the handshake (c31ecf6c126d)', () => {
   const FIXED = 'c14-connected-before-handshake-fixed';
 
   test('the pair differs only in blkfront-connect (and the outcome its last step waits for)', () => {
-    const a = loadRunnableScenario(file(BUGGY)).scenario;
-    const b = loadRunnableScenario(file(FIXED)).scenario;
+    const a = loadRunnableScenario(scenarioFile(BUGGY)).scenario;
+    const b = loadRunnableScenario(scenarioFile(FIXED)).scenario;
     expect(a.versions.blkfrontConnect).toBe('direct');
     expect(b.versions).toEqual({ ...a.versions, blkfrontConnect: 'handshake-first' });
     // Each file ends by waiting for its own outcome (a timed wait would be host time in threads).
@@ -52,7 +50,7 @@ describe('C14: backend Connected before the handshake (c31ecf6c126d)', () => {
   });
 
   test('buggy: blkfront_connect without a ring oopses in xenwatch and the guest panics', async () => {
-    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(BUGGY), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.outcome).toBe('completed');
@@ -71,7 +69,7 @@ describe('C14: backend Connected before the handshake (c31ecf6c126d)', () => {
   }, 30_000);
 
   test('fixed: talk_to_blkback first, then Connected; no oops, the guest keeps running', async () => {
-    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(FIXED), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
@@ -94,15 +92,15 @@ describe('C11: grants revoked while blkback still maps them (XSA-396, abf1fd5919
   const FIXED = 'c11-grant-revoked-while-mapped-fixed';
 
   test('the pair differs only in blkfront-grant-revoke', () => {
-    const a = loadRunnableScenario(file(BUGGY)).scenario;
-    const b = loadRunnableScenario(file(FIXED)).scenario;
+    const a = loadRunnableScenario(scenarioFile(BUGGY)).scenario;
+    const b = loadRunnableScenario(scenarioFile(FIXED)).scenario;
     expect(a.versions.blkfrontGrantRevoke).toBe('query-then-end');
     expect(b.versions).toEqual({ ...a.versions, blkfrontGrantRevoke: 'try-end' });
     expect(stepsText(FIXED)).toBe(stepsText(BUGGY));
   });
 
   test('buggy: blkback writes the late read and its response into frames the guest freed', async () => {
-    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(BUGGY), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     const log = guestLog(r);
@@ -126,7 +124,7 @@ describe('C11: grants revoked while blkback still maps them (XSA-396, abf1fd5919
   }, 30_000);
 
   test('fixed: the frames stay surrendered until revoked; no corruption', async () => {
-    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(FIXED), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.trace.some((e) => e.kind === 'oops')).toBe(false);
@@ -138,23 +136,9 @@ describe('C11: grants revoked while blkback still maps them (XSA-396, abf1fd5919
 // C14 runs here too: its steps wait for the guest to have unregistered the old xvda (whose last act is a
 // switch to Closed) before re-creating the frontend directory, and write `state` last, so the threads
 // engine's real-time interleavings cannot make the re-created device read Closed or half-written.
-describe('the frontend catalogue in the threads engine: the same verdicts as in sim', () => {
-  test.each([
-    'c11-grant-revoked-while-mapped',
-    'c11-grant-revoked-while-mapped-fixed',
-    'c14-connected-before-handshake',
-    'c14-connected-before-handshake-fixed',
-  ])(
-    '%s',
-    async (name) => {
-      const r = await runScenario(file(name), {
-        engine: 'threads',
-        timeScale: THREADS_TIME_SCALE,
-        watchdogMs: THREADS_WATCHDOG_MS,
-      });
-      expect(r.failures).toEqual([]);
-      expect(r.verdict).toBe('pass');
-    },
-    60_000,
-  );
-});
+describeThreadsVerdicts('the frontend catalogue in the threads engine: the same verdicts as in sim', [
+  'c11-grant-revoked-while-mapped',
+  'c11-grant-revoked-while-mapped-fixed',
+  'c14-connected-before-handshake',
+  'c14-connected-before-handshake-fixed',
+]);

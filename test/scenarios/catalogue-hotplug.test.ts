@@ -7,12 +7,11 @@
 import { describe, expect, test } from 'vitest';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
-import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
+import { describeThreadsVerdicts, scenarioFile } from './catalogue-files.js';
 
 const BUGGY = 'c21-hotplug-loop-leak';
 const FIXED = 'c21-hotplug-loop-leak-fixed';
-const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
-const load = (name: string) => loadRunnableScenario(file(name)).scenario;
+const load = (name: string) => loadRunnableScenario(scenarioFile(name)).scenario;
 
 type Result = Awaited<ReturnType<typeof runScenario>>;
 const step = (r: Result, label: string) => r.steps.find((s) => s.label === label)!;
@@ -33,7 +32,7 @@ describe('C21: hotplug add/remove race leaks loop devices (92e6cb5673)', () => {
   });
 
   test('2009-pre: remove fails at once on the missing node; add binds loop0 afterwards and it stays bound', async () => {
-    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(BUGGY), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     const detach = step(r, 'detach');
@@ -57,7 +56,7 @@ describe('C21: hotplug add/remove race leaks loop devices (92e6cb5673)', () => {
   }, 30_000);
 
   test('92e6cb5673: remove waits for the lock until add has bound loop0, then unbinds it', async () => {
-    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(FIXED), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     const detach = step(r, 'detach');
@@ -108,18 +107,4 @@ describe('C21: hotplug add/remove race leaks loop devices (92e6cb5673)', () => {
 
 // In threads at 0.1 the detach comes 200 ms (real) after the frontend's Initialised and the add sleeps
 // 800 ms: the remove runs inside the add's sleep however the workers are scheduled.
-describe('C21 in the threads engine: the same verdicts as in sim', () => {
-  test.each([BUGGY, FIXED])(
-    '%s',
-    async (name) => {
-      const r = await runScenario(file(name), {
-        engine: 'threads',
-        timeScale: THREADS_TIME_SCALE,
-        watchdogMs: THREADS_WATCHDOG_MS,
-      });
-      expect(r.failures).toEqual([]);
-      expect(r.verdict).toBe('pass');
-    },
-    60_000,
-  );
-});
+describeThreadsVerdicts('C21 in the threads engine: the same verdicts as in sim', [BUGGY, FIXED]);

@@ -7,12 +7,11 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
-
-const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
+import { scenarioFile } from './catalogue-files.js';
 
 /** The YAML outside comments, name and description: what must be equal between the two files. */
 function body(name: string): string {
-  const text = readFileSync(file(name), 'utf8');
+  const text = readFileSync(scenarioFile(name), 'utf8');
   const out: string[] = [];
   let inDescription = false;
   for (const line of text.split('\n')) {
@@ -30,8 +29,8 @@ describe('C1: libxl leaves tapdisk2 processes behind (4.1 Connected branch; 4.2 
   const FIXED = 'c1-tapdisk-orphaned-on-destroy-fixed';
 
   test('the pair differs only in the libxl version and the expected tap-ctl list', () => {
-    const a = loadRunnableScenario(file(BUGGY)).scenario;
-    const b = loadRunnableScenario(file(FIXED)).scenario;
+    const a = loadRunnableScenario(scenarioFile(BUGGY)).scenario;
+    const b = loadRunnableScenario(scenarioFile(FIXED)).scenario;
     expect(a.versions.libxl).toBe('4.1');
     expect(b.versions).toEqual({ ...a.versions, libxl: '4.2' });
     expect(b.steps.map((s) => s.kind)).toEqual(a.steps.map((s) => s.kind));
@@ -44,7 +43,7 @@ describe('C1: libxl leaves tapdisk2 processes behind (4.1 Connected branch; 4.2 
   });
 
   test('buggy: a full row (pid, minor 0, state 0, aio:<image>) outlives the guest, no stall', async () => {
-    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(BUGGY), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.outcome).toBe('completed');
@@ -55,7 +54,7 @@ describe('C1: libxl leaves tapdisk2 processes behind (4.1 Connected branch; 4.2 
   }, 30_000);
 
   test('fixed: the tapdisk is destroyed with the params read before the delete; nothing is left', async () => {
-    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(FIXED), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.tapCtlList).toEqual([]);
@@ -63,7 +62,7 @@ describe('C1: libxl leaves tapdisk2 processes behind (4.1 Connected branch; 4.2 
   }, 30_000);
 
   test('one switch: the buggy file at libxl 4.2 fails its own tap-ctl-list expectation', async () => {
-    const { scenario: s } = loadRunnableScenario(file(BUGGY));
+    const { scenario: s } = loadRunnableScenario(scenarioFile(BUGGY));
     const r = await runScenario({ ...s, versions: { ...s.versions, libxl: '4.2' } }, { engine: 'sim' });
     expect(r.verdict).toBe('fail');
     expect(r.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['expect.tap-ctl-list']);
@@ -88,15 +87,15 @@ describe('C18: tap-ctl create rollback on a VBD tapdisk already freed (2011-06; 
   const FIXED = 'c18-tap-ctl-create-rollback-freed-vbd-fixed';
 
   test('the pair differs only in tapdisk-open-failure and the log expectations', () => {
-    const a = loadRunnableScenario(file(BUGGY)).scenario;
-    const b = loadRunnableScenario(file(FIXED)).scenario;
+    const a = loadRunnableScenario(scenarioFile(BUGGY)).scenario;
+    const b = loadRunnableScenario(scenarioFile(FIXED)).scenario;
     expect(a.versions.tapdiskOpenFailure).toBe('2011-06');
     expect(b.versions).toEqual({ ...a.versions, tapdiskOpenFailure: 'e403288' });
     expectOnlySwitchDiffers(BUGGY, FIXED, /^ {2}tapdisk-open-failure:|^ {4}- \{ domain: dom0/);
   });
 
   test('buggy: xl create fails and tapdisk2 dies of a use-after-free of the VBD (segfault line, oops event)', async () => {
-    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(BUGGY), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.outcome).toBe('completed');
@@ -114,7 +113,7 @@ describe('C18: tap-ctl create rollback on a VBD tapdisk already freed (2011-06; 
   }, 30_000);
 
   test('fixed: the rollback DETACH finds the VBD, tapdisk2 exits cleanly, nothing is left', async () => {
-    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(FIXED), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.tapCtlList).toEqual([]);
     expect(r.trace.filter((e) => e.kind === 'oops')).toEqual([]);
@@ -122,7 +121,7 @@ describe('C18: tap-ctl create rollback on a VBD tapdisk already freed (2011-06; 
   }, 30_000);
 
   test('one switch: the fixed file at 2011-06 fails its own log expectations', async () => {
-    const { scenario: s } = loadRunnableScenario(file(FIXED));
+    const { scenario: s } = loadRunnableScenario(scenarioFile(FIXED));
     const r = await runScenario(
       { ...s, versions: { ...s.versions, tapdiskOpenFailure: '2011-06' } },
       { engine: 'sim' },
@@ -140,8 +139,8 @@ describe('C17: tapdisk aborts at exit on a connection accepted but not read (xap
   const FIXED = 'c17-tapdisk-exit-with-unread-connection-fixed';
 
   test('the pair differs only in tapdisk-control-exit and the expected list and log', () => {
-    const a = loadRunnableScenario(file(BUGGY)).scenario;
-    const b = loadRunnableScenario(file(FIXED)).scenario;
+    const a = loadRunnableScenario(scenarioFile(BUGGY)).scenario;
+    const b = loadRunnableScenario(scenarioFile(FIXED)).scenario;
     expect(a.versions.tapdiskControlExit).toBe('2012-07');
     expect(a.versions.tapdisk).toBe('xapi');
     expect(b.versions).toEqual({ ...a.versions, tapdiskControlExit: '2132029' });
@@ -150,7 +149,7 @@ describe('C17: tapdisk aborts at exit on a connection accepted but not read (xap
   });
 
   test('buggy: the assertion aborts tapdisk, the DETACH reply is lost, minor 0 stays allocated', async () => {
-    const r = await runScenario(file(BUGGY), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(BUGGY), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.tapCtlList).toEqual(['minor=0']);
@@ -169,7 +168,7 @@ describe('C17: tapdisk aborts at exit on a connection accepted but not read (xap
   }, 30_000);
 
   test('fixed: the unread connection is dropped, the reply goes out, tap-ctl destroy frees the minor', async () => {
-    const r = await runScenario(file(FIXED), { engine: 'sim' });
+    const r = await runScenario(scenarioFile(FIXED), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.tapCtlList).toEqual([]);
     expect(r.trace.some((e) => e.comp === 'tapdisk' && e.kind === 'control-drop')).toBe(true);
@@ -177,7 +176,7 @@ describe('C17: tapdisk aborts at exit on a connection accepted but not read (xap
   }, 30_000);
 
   test('another racing seed gives the same split; one switch flips it', async () => {
-    const { scenario: s } = loadRunnableScenario(file(BUGGY));
+    const { scenario: s } = loadRunnableScenario(scenarioFile(BUGGY));
     const buggy = await runScenario(s, { engine: 'sim', seed: 5 });
     const fixed = await runScenario(
       { ...s, versions: { ...s.versions, tapdiskControlExit: '2132029' } },

@@ -4,20 +4,19 @@ import { describe, expect, test } from 'vitest';
 import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
 import { runScenario } from '../../emulator/scenario/run.js';
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
-
-const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
+import { scenarioFile } from './catalogue-files.js';
 
 describe('residual race: libxl 4.2 vs xend under a 7 s xenwatch stall', () => {
   test('the pair differs only in the toolstack', () => {
-    const a = loadRunnableScenario(file('residual-race-42')).scenario;
-    const b = loadRunnableScenario(file('residual-race-xend')).scenario;
+    const a = loadRunnableScenario(scenarioFile('residual-race-42')).scenario;
+    const b = loadRunnableScenario(scenarioFile('residual-race-xend')).scenario;
     expect(a.versions.libxl).toBe('4.2');
     expect(b.versions).toEqual({ ...a.versions, libxl: 'xend' });
     expect(a.seed).toBe(b.seed);
   });
 
   test('4.2: tapdisk blocked on blkback, blkback on the stalled xenwatch; the select() timeout breaks it, minor 0 orphaned', async () => {
-    const r = await runScenario(file('residual-race-42'), { engine: 'sim' });
+    const r = await runScenario(scenarioFile('residual-race-42'), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.stalls).toHaveLength(1);
@@ -29,7 +28,7 @@ describe('residual race: libxl 4.2 vs xend under a 7 s xenwatch stall', () => {
   }, 30_000);
 
   test('xend: no stall, no orphan; tap-ctl destroy only after the remove uevent and the cleanup script', async () => {
-    const r = await runScenario(file('residual-race-xend'), { engine: 'sim' });
+    const r = await runScenario(scenarioFile('residual-race-xend'), { engine: 'sim' });
     expect(r.failures).toEqual([]);
     expect(r.verdict).toBe('pass');
     expect(r.stalls).toEqual([]);

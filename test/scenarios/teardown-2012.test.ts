@@ -10,8 +10,7 @@ import { type RunScenarioResult, runScenario } from '../../emulator/scenario/run
 import { loadRunnableScenario } from '../../emulator/scenario/run-demo.js';
 import { testTempDir } from '../temp-dirs.js';
 import { THREADS_TIME_SCALE, THREADS_WATCHDOG_MS } from '../threads-time.js';
-
-const file = (name: string) => new URL(`../../scenarios/${name}.yaml`, import.meta.url).pathname;
+import { scenarioFile } from './catalogue-files.js';
 
 const SELECT_TIMEOUT = 'tap-ctl select() timeout';
 
@@ -78,9 +77,9 @@ describe('the 2012 scenario set, sim and threads', () => {
   test.each(SET)(
     '%s',
     async (name, want) => {
-      const sim = await runScenario(file(name), { engine: 'sim' });
+      const sim = await runScenario(scenarioFile(name), { engine: 'sim' });
       assertFacts(sim, want);
-      const threads = await runScenario(file(name), THREADS);
+      const threads = await runScenario(scenarioFile(name), THREADS);
       assertFacts(threads, want);
       expect(verdicts(threads)).toEqual(verdicts(sim));
       expect(threads.checks.map((c) => [c.name, c.ok])).toEqual(sim.checks.map((c) => [c.name, c.ok]));
@@ -91,7 +90,7 @@ describe('the 2012 scenario set, sim and threads', () => {
 
 describe('the deadlock scenario', () => {
   test('its stall is the cycle xl -> tapdisk2 -> blkback -> toolstack, broken by the select() timeout', async () => {
-    const r = await runScenario(file('blktap2-teardown-deadlock'), { engine: 'sim' });
+    const r = await runScenario(scenarioFile('blktap2-teardown-deadlock'), { engine: 'sim' });
     expect(r.stalls).toHaveLength(1);
     const stall = r.stalls[0]!;
     expect(chainVerdict(stall)).toEqual({
@@ -108,7 +107,7 @@ describe('the deadlock scenario', () => {
   }, 30_000);
 
   test('one switch, libxl 4.1 -> 4.2, and the verdict changes: no stall, no orphan', async () => {
-    const { scenario: s } = loadRunnableScenario(file('blktap2-teardown-deadlock'));
+    const { scenario: s } = loadRunnableScenario(scenarioFile('blktap2-teardown-deadlock'));
     const fixed = { ...s, versions: { ...s.versions, libxl: '4.2' as const } };
     const r = await runScenario(fixed, { engine: 'sim' });
     expect(r.verdict).toBe('fail');
@@ -125,8 +124,16 @@ describe('the deadlock scenario', () => {
 
   test('same seed, same work dir: the same trace, byte for byte', async () => {
     const workDir = testTempDir('determinism');
-    const a = await runScenario(file('blktap2-teardown-deadlock'), { engine: 'sim', seed: 5, workDir });
-    const b = await runScenario(file('blktap2-teardown-deadlock'), { engine: 'sim', seed: 5, workDir });
+    const a = await runScenario(scenarioFile('blktap2-teardown-deadlock'), {
+      engine: 'sim',
+      seed: 5,
+      workDir,
+    });
+    const b = await runScenario(scenarioFile('blktap2-teardown-deadlock'), {
+      engine: 'sim',
+      seed: 5,
+      workDir,
+    });
     expect(a.trace.length).toBeGreaterThan(100);
     expect(JSON.stringify(b.trace)).toBe(JSON.stringify(a.trace));
     expect(b.choices).toEqual(a.choices);
