@@ -64,21 +64,26 @@ async function exploreDeadlock(seeds: number, jobs: number): Promise<number> {
 /** Nothing is traced in the bench: emitters that ask `trace.wants` do not even build their events. */
 const NO_TRACE = (): boolean => false;
 
-/** Lifecycles per second over about 2 s with these run options. */
+/**
+ * Lifecycles per second with these run options: after half a second of warm-up (module imports and the
+ * JIT's tiering are not what the figure measures), the best of three 1 s windows (other load on the
+ * machine and GC pauses only ever slow a window down).
+ */
 async function lifecycles(options: Pick<RunScenarioOptions, 'imageStore' | 'traceFilter'>): Promise<Rate> {
   const { scenario } = parseRunnableScenario(lifecycleScenarioText(), 'lifecycle.yaml');
-  // One run first: module imports and JIT warm-up are not what the figure measures.
-  await runScenario(scenario, { engine: 'sim', seed: 0, ...options });
   let seed = 1;
-  return perSecond(
-    async () => {
-      const r = await runScenario(scenario, { engine: 'sim', seed: seed++, ...options });
-      if (r.verdict !== 'pass')
-        throw new Error(`bench lifecycle: seed ${seed - 1} failed: ${r.failures.join('; ')}`);
-    },
-    2000,
-    5,
-  );
+  const run = async (): Promise<void> => {
+    const r = await runScenario(scenario, { engine: 'sim', seed: seed++, ...options });
+    if (r.verdict !== 'pass')
+      throw new Error(`bench lifecycle: seed ${seed - 1} failed: ${r.failures.join('; ')}`);
+  };
+  await perSecond(run, 500, 5);
+  let best: Rate | undefined;
+  for (let i = 0; i < 3; i++) {
+    const r = await perSecond(run, 1000, 5);
+    if (best === undefined || r.perSecond > best.perSecond) best = r;
+  }
+  return best!;
 }
 
 /** Lifecycles per second over about 2 s, `jobs` at a time on a pool of worker processes. */
@@ -93,8 +98,8 @@ async function pooledLifecycles(jobs: number): Promise<number> {
       if (r.verdict !== 'pass')
         throw new Error(`bench lifecycle: seed ${runSeed} failed: ${r.failures.join('; ')}`);
     };
-    // Every worker's first run loads the machine modules and warms its JIT: not what is measured.
-    await Promise.all(Array.from({ length: jobs }, once));
+    // Each worker's first runs load the machine modules and warm its JIT: not what is measured.
+    for (let i = 0; i < 10; i++) await Promise.all(Array.from({ length: jobs }, once));
     let n = 0;
     const start = performance.now();
     const loop = async (): Promise<void> => {
