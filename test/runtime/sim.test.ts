@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import type { Controller, Engine, RunResult } from '../../emulator/runtime/engine.js';
 import { createSimEngine } from '../../emulator/runtime/sim.js';
 import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
+import { runCycle } from './cycle-run.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
 
@@ -200,28 +201,7 @@ describe('mutex', () => {
 });
 
 describe('stalls and deadlocks', () => {
-  async function cycleRun(timeoutMs?: number) {
-    const engine = createSimEngine({ seed: 3 });
-    engine.addShared('flags', new SharedArrayBuffer(8));
-    await engine.addDomain({
-      domid: 1,
-      name: 'a',
-      module: fixture('cycle'),
-      config: { me: 0, peer: 2, timeoutMs },
-    });
-    await engine.addDomain({ domid: 2, name: 'b', module: fixture('cycle'), config: { me: 1, peer: 1 } });
-    return engine.run(async (ctl) => {
-      let second: unknown;
-      const q = ctl.env.waitQueue('second');
-      ctl.env.spawn('second', async () => {
-        second = await ctl.call(2, 'run');
-        q.wakeAll();
-      });
-      const first = await ctl.call(1, 'run');
-      await ctl.env.wait(q, () => second !== undefined, { what: 'second call' });
-      return [first, second];
-    });
-  }
+  const cycleRun = (timeoutMs?: number) => runCycle(createSimEngine({ seed: 3 }), timeoutMs);
 
   test('two tasks waiting on each other with no timeout: deadlock naming both links', async () => {
     const r = await cycleRun();

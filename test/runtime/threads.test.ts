@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { createEngine } from '../../emulator/runtime/create-engine.js';
 import type { Engine } from '../../emulator/runtime/engine.js';
 import { chainVerdict } from '../../emulator/runtime/waitgraph.js';
+import { runCycle } from './cycle-run.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url).href;
 
@@ -84,28 +85,7 @@ describe('threads engine', () => {
 });
 
 describe('cross-worker stalls, and the same verdicts in both engines', () => {
-  async function cycleRun(kind: 'sim' | 'threads', timeoutMs?: number) {
-    const engine = make(kind);
-    engine.addShared('flags', new SharedArrayBuffer(8));
-    await engine.addDomain({
-      domid: 1,
-      name: 'a',
-      module: fixture('cycle'),
-      config: { me: 0, peer: 2, timeoutMs },
-    });
-    await engine.addDomain({ domid: 2, name: 'b', module: fixture('cycle'), config: { me: 1, peer: 1 } });
-    return engine.run(async (ctl) => {
-      let second: unknown;
-      const q = ctl.env.waitQueue('second');
-      ctl.env.spawn('second', async () => {
-        second = await ctl.call(2, 'run');
-        q.wakeAll();
-      });
-      const first = await ctl.call(1, 'run');
-      await ctl.env.wait(q, () => second !== undefined, { what: 'second call' });
-      return [first, second];
-    });
-  }
+  const cycleRun = (kind: 'sim' | 'threads', timeoutMs?: number) => runCycle(make(kind), timeoutMs);
 
   test('a cross-worker cycle with no timeout is a deadlock naming both links', async () => {
     const [sim, threads] = [await cycleRun('sim'), await cycleRun('threads')];
