@@ -11,6 +11,14 @@ async function connected(ctl: Controller, devid = 51712, disk = 0) {
   await ctl.call(1, 'connect', { devid });
 }
 
+/** Connected, with one read in flight that the disk takes 2 s to complete. */
+async function connectedWithReadInFlight(ctl: Controller) {
+  await connected(ctl);
+  await ctl.call(0, 'setLatency', 0, 2000);
+  await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
+  await ctl.call(1, 'settle', 10);
+}
+
 const openers = async (ctl: Controller) =>
   ((await ctl.call(0, 'blocks')) as Array<{ name: string; openers: string[] }>).find(
     (b) => b.name === 'img0',
@@ -113,10 +121,7 @@ describe('blkback teardown and version switches', () => {
   it('C9 (2017): disconnect with I/O in flight returns EBUSY, keeps answering on the ring, and a reconnect meanwhile is fatal "pending I/O"', async () => {
     const r = await hostValue(
       async (ctl) => {
-        await connected(ctl);
-        await ctl.call(0, 'setLatency', 0, 2000);
-        await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
-        await ctl.call(1, 'settle', 10);
+        await connectedWithReadInFlight(ctl);
         await ctl.call(1, 'setState', 51712, 6);
         const closedAt = await ctl.call(0, 'waitValue', `${BE(1)}/state`, '6');
         await ctl.call(1, 'setState', 51712, 3);
@@ -139,10 +144,7 @@ describe('blkback teardown and version switches', () => {
   it('C9 (2014): the ring is unmapped under the request; its completion oopses in make_response', async () => {
     const r = await runHost(
       async (ctl) => {
-        await connected(ctl);
-        await ctl.call(0, 'setLatency', 0, 2000);
-        await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
-        await ctl.call(1, 'settle', 10);
+        await connectedWithReadInFlight(ctl);
         await ctl.call(1, 'setState', 51712, 6);
         return ctl.call(1, 'waitResponses', 1, 5000);
       },
@@ -157,10 +159,7 @@ describe('blkback teardown and version switches', () => {
   it('C9 (2014): removal with I/O in flight tears the ring down under it and the completion oopses', async () => {
     const r = await runHost(
       async (ctl) => {
-        await connected(ctl);
-        await ctl.call(0, 'setLatency', 0, 2000);
-        await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
-        await ctl.call(1, 'settle', 10);
+        await connectedWithReadInFlight(ctl);
         await ctl.call(0, 'rm', BE(1));
         await ctl.call(0, 'rm', FE(1));
         await ctl.call(0, 'settle', 3000);
@@ -174,10 +173,7 @@ describe('blkback teardown and version switches', () => {
   it('2017: removal with I/O in flight defers the free; the disk closes when the last request completes', async () => {
     const r = await hostValue(
       async (ctl) => {
-        await connected(ctl);
-        await ctl.call(0, 'setLatency', 0, 2000);
-        await ctl.call(1, 'submit', [{ op: 0, sector: 0, segs: [full] }]);
-        await ctl.call(1, 'settle', 10);
+        await connectedWithReadInFlight(ctl);
         await ctl.call(0, 'rm', BE(1));
         await ctl.call(0, 'rm', FE(1));
         await ctl.call(0, 'settle', 50);
