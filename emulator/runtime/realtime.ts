@@ -10,7 +10,7 @@ import type { ScaledClock } from './clock.js';
 import type { Holder, HolderDirectory } from './engine.js';
 import { FifoRunQueue, SchedTask, Scheduler } from './scheduler.js';
 import type { SnapshotNode } from './status-slot.js';
-import { holderDirectory, isRef, labelWithoutIds } from './waitgraph.js';
+import { holderDirectory, isRef } from './waitgraph.js';
 
 /** Let the event loop in (kicks, messages, timers) after this many switches without visiting it. */
 const SWITCHES_PER_MACROTASK = 256;
@@ -75,7 +75,7 @@ export class RealtimeRunner {
         beforeResume: () => this.beforeResume(),
       },
     });
-    this.holders = holderDirectory(this.published, (label) => this.localHolder(label));
+    this.holders = holderDirectory(this.published, this.sched.live);
   }
 
   /** Every so many switches, defer the next one to a macrotask so kicks, messages and timers get in. */
@@ -185,21 +185,6 @@ export class RealtimeRunner {
     if (this.timeout !== undefined) clearTimeout(this.timeout);
     this.timeout = undefined;
     this.sched.halt();
-  }
-
-  private localHolder(label: string): Holder | undefined {
-    const h = this.published.get(label);
-    if (h !== undefined) return h;
-    let byName: SchedTask | undefined;
-    let count = 0;
-    for (const t of this.sched.live) {
-      if (t.label === label) return t;
-      if (labelWithoutIds(t.label) === label) {
-        byName = t;
-        count++;
-      }
-    }
-    return count === 1 ? byName : undefined;
   }
 
   /** Blocked tasks and the blocked local parties they wait on, holders resolved to labels. */

@@ -27,7 +27,7 @@ import { receiveExternal } from './external-inbox.js';
 import { Sfc32 } from './prng.js';
 import { PickRunQueue, type SchedTask, Scheduler } from './scheduler.js';
 import { TraceSink } from './trace-sink.js';
-import { chainFromHolder, holderDirectory, labelWithoutIds } from './waitgraph.js';
+import { chainFromHolder, holderDirectory } from './waitgraph.js';
 
 export const DEFAULT_MAX_STEPS = 10_000_000;
 
@@ -113,7 +113,7 @@ class SimEngine implements Engine {
         d.env.kick();
       },
     };
-    this.holders = holderDirectory(this.published, (label) => this.holderByLabel(label));
+    this.holders = holderDirectory(this.published, this.sched.live);
     this.host = this.makeEnv(HOST_DOMID);
   }
 
@@ -378,21 +378,5 @@ class SimEngine implements Engine {
     if (task.halted) throw new Error(`call: dom${domid} halted while running ${method}`);
     if (failed) throw wireToError(errorToWire(failure));
     return structuredClone(result);
-  }
-
-  private holderByLabel(label: string): Holder | undefined {
-    const h = this.published.get(label);
-    if (h !== undefined) return h;
-    let byName: SchedTask | undefined;
-    let count = 0;
-    for (const t of this.sched.live) {
-      if (t.label === label) return t;
-      if (labelWithoutIds(t.label) === label) {
-        byName = t;
-        count++;
-      }
-    }
-    // "dom2/worker" names the only live task of that name; ambiguous names resolve to nothing.
-    return count === 1 ? byName : undefined;
   }
 }

@@ -99,13 +99,26 @@ export function chainVerdict(c: Chain): { links: { holder: string; waitsFor: str
 }
 
 /**
- * A holder directory over `published` (labels this domain's code published) that resolves references with
- * `resolve` — each engine knows where else a label may live (sim: every domain; threads: this worker).
+ * A holder directory over `published` (labels this domain's code published) and the engine's `live`
+ * tasks (sim: every domain's; threads: this worker's). A reference resolves to the published holder of
+ * that label, else the task with exactly that label, else the only live task whose label without its id
+ * is the label ("dom2/worker"); an ambiguous name resolves to nothing.
  */
-export function holderDirectory(
-  published: Map<string, Holder>,
-  resolve: (label: string) => Holder | undefined,
-): HolderDirectory {
+export function holderDirectory(published: Map<string, Holder>, live: Iterable<Holder>): HolderDirectory {
+  const resolve = (label: string): Holder | undefined => {
+    const h = published.get(label);
+    if (h !== undefined) return h;
+    let byName: Holder | undefined;
+    let count = 0;
+    for (const t of live) {
+      if (t.label === label) return t;
+      if (labelWithoutIds(t.label) === label) {
+        byName = t;
+        count++;
+      }
+    }
+    return count === 1 ? byName : undefined;
+  };
   return {
     publish: (h) => {
       const old = published.get(h.label);
