@@ -118,17 +118,7 @@ async function runCommand(
     case 'free':
       return tapCtlFree(ctx, cmd.minor);
     case 'create': {
-      if (
-        cmd.readonly ||
-        cmd.noODirect ||
-        cmd.addLocalCache ||
-        cmd.reuseParentMinor !== -1 ||
-        cmd.secondary !== null ||
-        cmd.standby ||
-        cmd.timeoutSeconds !== 0 ||
-        cmd.cgroupSlice !== null ||
-        cmd.logPath !== null
-      ) {
+      if (hasXapiOpenFlags(cmd) || cmd.cgroupSlice !== null) {
         throw new Error(
           'not implemented: xapi create options beyond -a/-d (the Xen message codec has no such flags)',
         );
@@ -156,17 +146,7 @@ async function runCommand(
     case 'detach':
       return tapCtlDetach(ctx, cmd.pid, cmd.minor);
     case 'open': {
-      if (
-        cmd.readonly ||
-        cmd.noODirect ||
-        cmd.addLocalCache ||
-        cmd.reuseParentMinor !== -1 ||
-        cmd.secondary !== null ||
-        cmd.standby ||
-        cmd.timeoutSeconds !== 0 ||
-        cmd.logPath !== null ||
-        cmd.readKeyFromStdin
-      ) {
+      if (hasXapiOpenFlags(cmd) || cmd.readKeyFromStdin) {
         throw new Error(
           'not implemented: xapi open options beyond -p/-m/-a (the Xen message codec has no such flags)',
         );
@@ -199,6 +179,29 @@ async function runCommand(
     case 'stats':
       return tapCtlStats(ctx, cmd.pid, cmd.minor);
   }
+}
+
+/** The xapi image-open options (create and open share them) that the Xen message codec cannot carry. */
+function hasXapiOpenFlags(cmd: {
+  readonly: boolean;
+  noODirect: boolean;
+  addLocalCache: boolean;
+  reuseParentMinor: number;
+  secondary: string | null;
+  standby: boolean;
+  timeoutSeconds: number | null;
+  logPath: string | null;
+}): boolean {
+  return (
+    cmd.readonly ||
+    cmd.noODirect ||
+    cmd.addLocalCache ||
+    cmd.reuseParentMinor !== -1 ||
+    cmd.secondary !== null ||
+    cmd.standby ||
+    cmd.timeoutSeconds !== 0 ||
+    cmd.logPath !== null
+  );
 }
 
 function notXapiTimeout(timeoutSeconds: number | null): void {
