@@ -60,12 +60,18 @@ export class StatusSlot {
   writeStatus(s: SlotStatus): void {
     const w = this.words;
     Atomics.add(w, SEQ, 1);
+    this.counters(s);
+    Atomics.add(w, SEQ, 1);
+  }
+
+  /** The counters, written between the two SEQ increments of a writer. */
+  private counters(s: SlotStatus): void {
+    const w = this.words;
     w[PROGRESS] = s.progress;
     w[IDLE] = s.idle;
     w[KICK_SEEN] = s.kickSeen;
     w[SENT] = s.sent;
     w[RECEIVED] = s.received;
-    Atomics.add(w, SEQ, 1);
   }
 
   setIdle(idle: number): void {
@@ -81,11 +87,7 @@ export class StatusSlot {
     }
     const w = this.words;
     Atomics.add(w, SEQ, 1);
-    w[PROGRESS] = s.progress;
-    w[IDLE] = s.idle;
-    w[KICK_SEEN] = s.kickSeen;
-    w[SENT] = s.sent;
-    w[RECEIVED] = s.received;
+    this.counters(s);
     this.bytes.set(json, 0);
     w[SNAP_LENGTH] = json.length;
     w[SNAP_PROGRESS] = s.progress;
